@@ -1,0 +1,45 @@
+# Regolith: the two commands (`make run`, `make test`) set themselves up on a fresh machine.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+RUN_DIR ?= runs/default
+MISSION ?= missions/waypoints.yaml
+
+.PHONY: help run test lint types contracts pytest bench clean venv
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
+
+$(STAMP): pyproject.toml constraints.txt
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "Regolith needs Python 3.11, found " + sys.version.split()[0])'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[sim,dev,bench]'
+	touch $(STAMP)
+
+venv: $(STAMP)  ## create .venv and install the project with its sim, dev and bench extras
+
+run: $(STAMP)  ## run the default mission headless in simulation; writes $(RUN_DIR)/
+	$(BIN)/rover sim run $(MISSION) --out $(RUN_DIR)
+
+test: lint types contracts pytest  ## lint, types, import contracts, tests
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+types: $(STAMP)
+	$(BIN)/mypy
+
+contracts: $(STAMP)
+	$(BIN)/lint-imports
+
+pytest: $(STAMP)
+	$(BIN)/pytest -q
+
+bench: $(STAMP)  ## benchmarks (JSON) into runs/bench.json
+	$(BIN)/rover bench --json runs/bench.json
+
+clean:
+	rm -rf $(VENV) runs .mypy_cache .pytest_cache .ruff_cache *.egg-info

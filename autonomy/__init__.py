@@ -1,0 +1,1 @@
+"""Regolith's pure, deterministic autonomy core: no simulator, hardware, board wiring or wall clock."""

@@ -1,0 +1,1 @@
+"""Board wiring, entry points (the `rover` CLI) and MCU firmware."""
