@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 RUN_DIR ?= runs/default
 MISSION ?= missions/waypoints.yaml
 
-.PHONY: help run test lint types contracts pytest bench clean venv
+.PHONY: help run test lint types contracts pytest bench clean venv wheels-aarch64
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -43,3 +43,10 @@ bench: $(STAMP)  ## benchmarks (JSON) into runs/bench.json
 
 clean:
 	rm -rf $(VENV) runs .mypy_cache .pytest_cache .ruff_cache *.egg-info
+
+wheels-aarch64: $(STAMP)  ## prove the board core installs on aarch64 from wheels only (downloads, no install)
+	rm -rf build/aarch64-wheels
+	$(BIN)/python -m pip download --quiet --only-binary=:all: --python-version 3.11 --implementation cp \
+	  --platform manylinux2014_aarch64 --platform manylinux_2_28_aarch64 \
+	  -c constraints.txt -d build/aarch64-wheels .
+	ls build/aarch64-wheels

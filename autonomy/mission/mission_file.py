@@ -27,6 +27,7 @@ Layout of a mission file::
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -94,7 +95,7 @@ class Mission:
     def path_length_m(self) -> float:
         """Length of the waypoint loop from the first rover's start through every waypoint (m)."""
         pts = [(self.rovers[0].start.x_m, self.rovers[0].start.y_m)] + [(w.x_m, w.y_m) for w in self.waypoints]
-        return sum(math.dist(a, b) for a, b in zip(pts, pts[1:], strict=False))
+        return sum(math.dist(a, b) for a, b in itertools.pairwise(pts))
 
 
 class _Reader:
@@ -160,7 +161,7 @@ class _Reader:
         if positive and value <= 0.0:
             self.problem(node, path, f"must be > 0, got {value:g}")
             return None
-        if lo is not None and value < lo or hi is not None and value > hi:
+        if (lo is not None and value < lo) or (hi is not None and value > hi):
             self.problem(node, path, f"must be within [{lo}, {hi}], got {value:g}")
             return None
         return value
@@ -352,7 +353,9 @@ def parse_mission(text: str, source: str = "<mission>") -> Mission:
         wp_nodes = items_node.value if isinstance(items_node, yaml.SequenceNode) else []
         for i, (w, wn) in enumerate(zip(waypoints, wp_nodes, strict=False)):
             if abs(w.x_m) > half_x - 1.0 or abs(w.y_m) > half_y - 1.0:
-                r.problem(wn, f"waypoints[{i}]", f"({w.x_m:g}, {w.y_m:g}) is outside the site or within 1 m of its edge")
+                r.problem(
+                    wn, f"waypoints[{i}]", f"({w.x_m:g}, {w.y_m:g}) is outside the site or within 1 m of its edge"
+                )
 
     if r.problems or name is None or site is None or seed is None or not rovers or not waypoints:
         if not r.problems:

@@ -10,6 +10,8 @@ def position_errors_m(true_xy: npt.ArrayLike, est_xy: npt.ArrayLike) -> npt.NDAr
     """Per-sample Euclidean position error (m) between matched (N, 2) arrays of true and estimated xy."""
     t = np.asarray(true_xy, dtype=np.float64)
     e = np.asarray(est_xy, dtype=np.float64)
+    if t.size == 0 and e.size == 0:
+        return np.zeros(0, dtype=np.float64)
     if t.shape != e.shape or t.ndim != 2 or t.shape[1] != 2:
         raise ValueError(f"need matched (N, 2) arrays, got {t.shape} and {e.shape}")
     return np.asarray(np.hypot(*(e - t).T), dtype=np.float64)

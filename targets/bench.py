@@ -1,0 +1,125 @@
+"""``rover bench``: the rover loop's per-stage timing, and the fiducial detector beside its peers.
+
+Benchmarks measure wall time on this machine (one thread); tests never do. Figures go to JSON and,
+by hand, to BENCHMARKS.md with the machine they were measured on.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from autonomy.mission.mission_file import load_mission
+from autonomy.msgs import CameraFrame, SensorFrame
+
+
+def _machine() -> dict[str, Any]:
+    return {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "cpus": os.cpu_count(),
+        "numpy": np.__version__,
+        "opencv": cv2.__version__,
+        "opencv_threads": cv2.getNumThreads(),
+    }
+
+
+def _time_per_frame_ms(
+    fn: Callable[[CameraFrame], int], frames: Sequence[CameraFrame], repeats: int
+) -> tuple[float, float, int]:
+    """Median and p99 over all frames and repeats (ms per frame), and detections of the first pass."""
+    times: list[float] = []
+    found = 0
+    for rep in range(repeats):
+        for f in frames:
+            t0 = time.perf_counter()
+            n = fn(f)
+            times.append((time.perf_counter() - t0) * 1e3)
+            if rep == 0:
+                found += n
+    return statistics.median(times), float(np.percentile(times, 99)), found
+
+
+def bench_fiducials(frames: Sequence[CameraFrame], tag_sizes: dict[int, float], repeats: int = 3) -> dict[str, Any]:
+    """The project's detector against OpenCV's full-frame ArucoDetector (defaults) and pupil-apriltags."""
+    from autonomy.perception.fiducials import FiducialDetector
+
+    if not frames:
+        return {"error": "no camera frames captured"}
+    ours = FiducialDetector(frames[0].info, tag_sizes)
+    dictionary = cv2.aruco.getPredefinedDictionary(cv2.aruco.DICT_APRILTAG_36h11)
+    default = cv2.aruco.ArucoDetector(dictionary, cv2.aruco.DetectorParameters())
+
+    def run_default(f: CameraFrame) -> int:
+        gray = cv2.cvtColor(f.image_bgr, cv2.COLOR_BGR2GRAY)
+        _, ids, _ = default.detectMarkers(gray)
+        return 0 if ids is None else int(np.isin(ids.ravel(), list(tag_sizes)).sum())
+
+    out: dict[str, Any] = {
+        "frames": len(frames),
+        "resolution": f"{frames[0].info.width_px}x{frames[0].info.height_px}",
+        "repeats": repeats,
+        "detectors": {},
+    }
+    candidates: list[tuple[str, Callable[[CameraFrame], int]]] = [
+        ("regolith FiducialDetector (detection + IPPE pose + covariance)", lambda f: len(ours.detect(f))),
+        ("OpenCV ArucoDetector, defaults (detection only)", run_default),
+    ]
+    try:
+        from pupil_apriltags import Detector
+
+        pupil = Detector(families="tag36h11", nthreads=1, quad_decimate=2.0)
+
+        def run_pupil(f: CameraFrame) -> int:
+            gray = cv2.cvtColor(f.image_bgr, cv2.COLOR_BGR2GRAY)
+            return sum(1 for d in pupil.detect(gray) if d.tag_id in tag_sizes)
+
+        candidates.append(("pupil-apriltags (AprilTag 3), quad_decimate=2 (detection only)", run_pupil))
+    except ImportError:
+        out["pupil_apriltags"] = "not installed (pip install '.[bench]')"
+    for name, fn in candidates:
+        p50, p99, found = _time_per_frame_ms(fn, frames, repeats)
+        out["detectors"][name] = {"p50_ms": round(p50, 3), "p99_ms": round(p99, 3), "detections": found}
+    return out
+
+
+def run_benchmarks(
+    mission_path: str | Path, seed: int = 1, steps: int = 1200, suites: Sequence[str] | None = None
+) -> dict[str, Any]:
+    from targets.sim_run import run_mission_in_sim
+
+    wanted = set(suites or ("loop", "fiducials"))
+    mission = load_mission(mission_path)
+    frames: list[CameraFrame] = []
+
+    def sink(frame: SensorFrame) -> None:
+        if frame.camera is not None:
+            frames.append(frame.camera)
+
+    run = run_mission_in_sim(mission, seed, out_dir=None, max_steps=steps, frame_sink=sink)
+    s = run.summary
+    results: dict[str, Any] = {"machine": _machine(), "mission": mission.name, "seed": seed}
+    if "loop" in wanted:
+        step = s["profile"].get("step", {})
+        results["loop"] = {
+            "control_ticks": s["steps"],
+            "sim_seconds": s["sim_seconds"],
+            "wall_seconds_including_physics_and_rendering": s["wall_seconds"],
+            "pipeline_step_p50_ms": step.get("p50_ms"),
+            "pipeline_step_p99_ms": step.get("p99_ms"),
+            "stages_ms": s["profile"],
+            "note": "wall time per pipeline stage (one thread); perceive runs only on ticks with a camera frame",
+        }
+    if "fiducials" in wanted:
+        sizes = {b.tag_id: b.size_m for b in mission.site.beacons}
+        results["fiducials"] = bench_fiducials(frames, sizes)
+    return results

@@ -1,0 +1,214 @@
+"""A run folder: ``summary.json``, ``paths.png``, ``report.html`` and ``run.mcap`` (opens in Foxglove).
+
+The trace is recorded by the shell around the loop (it knows the simulator's ground truth); nothing
+here feeds back into control.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from autonomy.msgs import Landmark, Waypoint
+
+POSE_IN_FRAME_SCHEMA = {
+    "title": "foxglove.PoseInFrame",
+    "type": "object",
+    "properties": {
+        "timestamp": {
+            "type": "object",
+            "properties": {"sec": {"type": "integer"}, "nsec": {"type": "integer"}},
+        },
+        "frame_id": {"type": "string"},
+        "pose": {
+            "type": "object",
+            "properties": {
+                "position": {
+                    "type": "object",
+                    "properties": {"x": {"type": "number"}, "y": {"type": "number"}, "z": {"type": "number"}},
+                },
+                "orientation": {
+                    "type": "object",
+                    "properties": {
+                        "x": {"type": "number"},
+                        "y": {"type": "number"},
+                        "z": {"type": "number"},
+                        "w": {"type": "number"},
+                    },
+                },
+            },
+        },
+    },
+}
+STATUS_SCHEMA = {
+    "title": "regolith.TickStatus",
+    "type": "object",
+    "properties": {
+        "position_sigma_m": {"type": "number"},
+        "tags_seen": {"type": "integer"},
+        "tags_accepted": {"type": "integer"},
+        "linear_x_mps": {"type": "number"},
+        "angular_z_radps": {"type": "number"},
+        "waypoint_index": {"type": "integer"},
+        "stop_reason": {"type": "string"},
+    },
+}
+
+
+@dataclass(slots=True)
+class RunTrace:
+    """Per-tick samples of one rover (appended by the shell's observer)."""
+
+    rover_id: str
+    t_s: list[float] = field(default_factory=list)
+    true_pose: list[tuple[float, float, float]] = field(default_factory=list)
+    est_pose: list[tuple[float, float, float]] = field(default_factory=list)
+    sigma_m: list[float] = field(default_factory=list)
+    tags_seen: list[int] = field(default_factory=list)
+    tags_accepted: list[int] = field(default_factory=list)
+    cmd: list[tuple[float, float]] = field(default_factory=list)
+    waypoint_index: list[int] = field(default_factory=list)
+    stop_reason: list[str] = field(default_factory=list)
+
+
+def _stamp(t_s: float) -> dict[str, int]:
+    ns = round(t_s * 1e9)
+    return {"sec": ns // 1_000_000_000, "nsec": ns % 1_000_000_000}
+
+
+def _pose_msg(t_s: float, x: float, y: float, yaw: float) -> bytes:
+    msg = {
+        "timestamp": _stamp(t_s),
+        "frame_id": "map",
+        "pose": {
+            "position": {"x": x, "y": y, "z": 0.0},
+            "orientation": {"x": 0.0, "y": 0.0, "z": math.sin(yaw / 2), "w": math.cos(yaw / 2)},
+        },
+    }
+    return json.dumps(msg).encode()
+
+
+def write_mcap(path: Path, trace: RunTrace) -> None:
+    """Poses (true and estimated, foxglove.PoseInFrame) and per-tick status as JSON channels."""
+    from mcap.writer import Writer
+
+    with path.open("wb") as f:
+        w = Writer(f)
+        w.start(profile="", library="regolith")
+        pose_schema = w.register_schema(
+            name="foxglove.PoseInFrame", encoding="jsonschema", data=json.dumps(POSE_IN_FRAME_SCHEMA).encode()
+        )
+        status_schema = w.register_schema(
+            name="regolith.TickStatus", encoding="jsonschema", data=json.dumps(STATUS_SCHEMA).encode()
+        )
+        rid = trace.rover_id
+        ch_true = w.register_channel(f"/{rid}/pose/ground_truth", "json", pose_schema)
+        ch_est = w.register_channel(f"/{rid}/pose/estimate", "json", pose_schema)
+        ch_status = w.register_channel(f"/{rid}/status", "json", status_schema)
+        for i, t in enumerate(trace.t_s):
+            ns = round(t * 1e9)
+            w.add_message(ch_true, log_time=ns, publish_time=ns, data=_pose_msg(t, *trace.true_pose[i]))
+            w.add_message(ch_est, log_time=ns, publish_time=ns, data=_pose_msg(t, *trace.est_pose[i]))
+            status = {
+                "position_sigma_m": trace.sigma_m[i],
+                "tags_seen": trace.tags_seen[i],
+                "tags_accepted": trace.tags_accepted[i],
+                "linear_x_mps": trace.cmd[i][0],
+                "angular_z_radps": trace.cmd[i][1],
+                "waypoint_index": trace.waypoint_index[i],
+                "stop_reason": trace.stop_reason[i],
+            }
+            w.add_message(ch_status, log_time=ns, publish_time=ns, data=json.dumps(status).encode())
+        w.finish()  # type: ignore[no-untyped-call]
+
+
+def plot_paths(
+    path: Path,
+    trace: RunTrace,
+    waypoints: tuple[Waypoint, ...],
+    beacons: tuple[Landmark, ...],
+    obstacles_xy_r: list[tuple[float, float, float]],
+    title: str,
+) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Circle
+
+    true = np.asarray(trace.true_pose)
+    est = np.asarray(trace.est_pose)
+    t = np.asarray(trace.t_s)
+    err = np.hypot(*(est[:, :2] - true[:, :2]).T) if len(true) else np.zeros(0)
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(13, 5.5), gridspec_kw={"width_ratios": [1.3, 1]})
+    for ox, oy, r in obstacles_xy_r:
+        ax.add_patch(Circle((ox, oy), r, color="0.55", alpha=0.6))
+    if len(true):
+        ax.plot(true[:, 0], true[:, 1], "-", color="k", lw=1.5, label="ground truth")
+        ax.plot(est[:, 0], est[:, 1], "--", color="tab:orange", lw=1.2, label="estimate (EKF)")
+    ax.plot(
+        [w.x_m for w in waypoints],
+        [w.y_m for w in waypoints],
+        "o",
+        mfc="none",
+        color="tab:blue",
+        ms=10,
+        label="waypoints",
+    )
+    for w in waypoints:
+        ax.add_patch(Circle((w.x_m, w.y_m), w.tolerance_m, fill=False, color="tab:blue", lw=0.8))
+    ax.plot([b.x_m for b in beacons], [b.y_m for b in beacons], "s", color="tab:green", label="AprilTag beacons")
+    for b in beacons:
+        ax.annotate(str(b.tag_id), (b.x_m, b.y_m), textcoords="offset points", xytext=(4, 4), fontsize=7)
+    ax.set_aspect("equal")
+    ax.set_xlabel("x (m, map)")
+    ax.set_ylabel("y (m, map)")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="best", fontsize=8)
+    ax2.plot(t, err, color="tab:red", lw=1, label="position error (m)")
+    ax2.plot(t, trace.sigma_m, color="tab:purple", lw=1, label="EKF 1-sigma (m)")
+    ax2.set_xlabel("simulated time (s)")
+    ax2.set_ylabel("m")
+    ax2.grid(alpha=0.3)
+    ax2.legend(fontsize=8)
+    ax2.set_title("localization error")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def write_report_html(path: Path, summary: dict[str, Any], png: Path) -> None:
+    rows = "\n".join(
+        f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(json.dumps(v) if not isinstance(v, str) else v)}</td></tr>"
+        for k, v in summary.items()
+        if k != "profile"
+    )
+    prof = summary.get("profile", {})
+    prof_rows = "\n".join(
+        f"<tr><td>{html.escape(k)}</td><td>{v['p50_ms']:.3f}</td><td>{v['p99_ms']:.3f}</td><td>{int(v['count'])}</td></tr>"
+        for k, v in prof.items()
+    )
+    img = base64.b64encode(png.read_bytes()).decode()
+    title = html.escape(summary["mission"])
+    path.write_text(
+        f"""<!doctype html><html><head><meta charset="utf-8"><title>Regolith run: {title}</title>
+<style>body{{font-family:sans-serif;max-width:1200px;margin:2em auto}}table{{border-collapse:collapse}}
+td,th{{border:1px solid #ccc;padding:3px 8px;text-align:left}}</style></head><body>
+<h1>Regolith run: {html.escape(summary["mission"])} (seed {summary["seed"]}): {html.escape(summary["status"])}</h1>
+<img src="data:image/png;base64,{img}" style="max-width:100%">
+<h2>Summary</h2><table>{rows}</table>
+<h2>Loop profile (wall time per stage)</h2><table><tr><th>stage</th><th>p50 ms</th><th>p99 ms</th><th>calls</th></tr>
+{prof_rows}</table>
+<p>The log <code>run.mcap</code> opens in Foxglove (poses in <code>map</code>, per-tick status).</p>
+</body></html>
+""",
+        encoding="utf-8",
+    )
