@@ -106,7 +106,7 @@ def run_mission_in_sim(
             io, world.clock, pipeline, CONTROL_HZ, mission.limits.time_s, max_steps=max_steps, observer=observe
         )
         result: LoopResult = loop.run()
-        obstacles = world.obstacles_xy_r()
+        obstacles = [(r.x_m, r.y_m, r.radius_m) for r in world.rocks]
     finally:
         world.close()
     wall_s = time.perf_counter() - wall_start

@@ -65,6 +65,9 @@ class PipelineConfig:
     planning_hz: float = 2.0
     stale_input_s: float = 0.5
     lost_sigma_m: float = 0.75
+    # The navigator counts a waypoint reached within this fraction of its tolerance; the rest of the
+    # tolerance is the margin for localization error (the judge measures the true position).
+    waypoint_acceptance_fraction: float = 0.5
     ekf: EkfParams = field(default_factory=EkfParams)
 
 
@@ -104,7 +107,13 @@ class Pipeline:
         self._follower = PurePursuit(
             PurePursuitParams(max_speed_mps=config.max_speed_mps, max_yaw_rate_radps=config.max_yaw_rate_radps)
         )
-        self._follower.set_waypoints(config.waypoints)
+        if not 0.0 < config.waypoint_acceptance_fraction <= 1.0:
+            raise ValueError(
+                f"PipelineConfig.waypoint_acceptance_fraction: must be in (0, 1], got {config.waypoint_acceptance_fraction}"
+            )
+        self._follower.set_waypoints(
+            [Waypoint(w.x_m, w.y_m, w.tolerance_m * config.waypoint_acceptance_fraction) for w in config.waypoints]
+        )
         self._perception_rate = RateGroup("perception", config.perception_hz)
         self._planning_rate = RateGroup("planning", config.planning_hz)
         self._last_wheels_s: float | None = None
