@@ -142,9 +142,7 @@ def simulate(
         )
         truth[2] = wrap_angle_rad(float(truth[2]))
         d_meas = d_true + rng.normal(0.0, math.sqrt(PARAMS.distance_var_per_m * d_true))
-        var_th = (
-            PARAMS.yaw_var_per_rad * abs(th_true) + PARAMS.yaw_var_per_m * d_true + PARAMS.yaw_var_per_s * dt
-        )
+        var_th = PARAMS.yaw_var_per_rad * abs(th_true) + PARAMS.yaw_var_per_m * d_true + PARAMS.yaw_var_per_s * dt
         th_meas = th_true + rng.normal(0.0, math.sqrt(var_th))
         ekf.predict(t, d_meas, th_meas)
         if k % camera_every == 0:
@@ -158,9 +156,7 @@ def simulate(
                 cov_t = ((cov[0, 0], cov[0, 1]), (cov[1, 0], cov[1, 1]))
                 accepted += ekf.update_fiducial(make_obs(t, lm.tag_id, float(z[0]), float(z[1]), cov_t))
         est = ekf.estimate(t)
-        e = np.array(
-            [est.pose.x_m - truth[0], est.pose.y_m - truth[1], wrap_angle_rad(est.pose.yaw_rad - truth[2])]
-        )
+        e = np.array([est.pose.x_m - truth[0], est.pose.y_m - truth[1], wrap_angle_rad(est.pose.yaw_rad - truth[2])])
         p = np.array(est.covariance)
         assert is_symmetric_psd(p)
         errs.append(e)
@@ -251,9 +247,7 @@ def test_contract_violations_raise() -> None:
     with pytest.raises(ValueError, match="twice"):
         PoseEkf(Pose2D(0.0, 0.0, 0.0), np.eye(3), (LANDMARKS[0], LANDMARKS[0]), PARAMS)
     with pytest.raises(ValueError, match="symmetric"):
-        PoseEkf(
-            Pose2D(0.0, 0.0, 0.0), np.array([[1.0, 0.5, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]]), (), PARAMS
-        )
+        PoseEkf(Pose2D(0.0, 0.0, 0.0), np.array([[1.0, 0.5, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]]), (), PARAMS)
     with pytest.raises(ValueError, match="semi-definite"):
         PoseEkf(Pose2D(0.0, 0.0, 0.0), np.diag([1.0, -1.0, 1.0]), (), PARAMS)
     with pytest.raises(ValueError, match="3x3"):

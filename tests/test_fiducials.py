@@ -116,9 +116,7 @@ def render(
         truth[tag.tag_id] = np.asarray(raw, dtype=np.float64).reshape(4, 2)
         tex, pad, side = _tag_texture(tag.tag_id)
         e = side - 0.5
-        src = np.array(
-            [[pad - 0.5, pad - 0.5], [pad + e, pad - 0.5], [pad + e, pad + e], [pad - 0.5, pad + e]]
-        )
+        src = np.array([[pad - 0.5, pad - 0.5], [pad + e, pad - 0.5], [pad + e, pad + e], [pad - 0.5, pad + e]])
         dst = ideal * ss + (ss - 1) / 2.0
         hom = cv2.getPerspectiveTransform(src.astype(np.float32), dst.astype(np.float32))
         warped = cv2.warpPerspective(tex, hom, (w * ss, h * ss), flags=cv2.INTER_LINEAR, borderValue=0)
@@ -148,9 +146,7 @@ def rotation_angle_deg(a: FloatArray, b: FloatArray) -> float:
 FORWARD_MOUNT = mount_pose(0.2, 0.0, 0.4)
 
 
-def _tag(
-    tag_id: int, x: float, y: float, z: float, size: float = 0.2, facing: float = math.pi
-) -> TagPlacement:
+def _tag(tag_id: int, x: float, y: float, z: float, size: float = 0.2, facing: float = math.pi) -> TagPlacement:
     return TagPlacement(tag_id, size, vertical_tag_rotation(facing), np.array([x, y, z]))
 
 
@@ -185,9 +181,7 @@ def test_random_poses_at_2m_statistics(seed: int) -> None:
     for _ in range(4):
         rng_range = rng.uniform(1.8, 2.2)
         bearing = rng.uniform(-0.35, 0.35)
-        pos = np.array(
-            [0.2 + rng_range * math.cos(bearing), rng_range * math.sin(bearing), rng.uniform(0.25, 0.55)]
-        )
+        pos = np.array([0.2 + rng_range * math.cos(bearing), rng_range * math.sin(bearing), rng.uniform(0.25, 0.55)])
         rot = (
             vertical_tag_rotation(math.pi + bearing + rng.uniform(-0.6, 0.6))
             @ cv2.Rodrigues(np.array([rng.uniform(-0.25, 0.25), 0.0, rng.uniform(-0.3, 0.3)]))[0]

@@ -76,7 +76,7 @@ def test_estop_stops_the_rover() -> None:
 
 
 def test_stale_encoders_stop_the_rover() -> None:
-    rover, io, pipeline = _setup()
+    _rover, io, pipeline = _setup()
     real_read = io.wheels.read
     dead = {"on": False}
 

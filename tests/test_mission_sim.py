@@ -10,8 +10,8 @@ import pytest
 
 pytest.importorskip("pybullet", reason="the sim extra (pybullet) is not installed")
 
-from autonomy.mission.mission_file import load_mission  # noqa: E402
-from targets.sim_run import run_mission_in_sim  # noqa: E402
+from autonomy.mission.mission_file import load_mission
+from targets.sim_run import run_mission_in_sim
 
 WALL_FIELDS = ("wall_seconds", "profile")
 
@@ -35,8 +35,15 @@ def test_waypoint_mission_completes_and_localizes(seed: int, repo_root: Path, tm
     for name in ("summary.json", "paths.png", "report.html", "run.mcap"):
         assert (tmp_path / name).stat().st_size > 0
     on_disk = json.loads((tmp_path / "summary.json").read_text())
-    for key in ("mission", "seed", "status", "sim_seconds", "wall_seconds", "localization_ate_m",
-                "localization_max_error_m"):
+    for key in (
+        "mission",
+        "seed",
+        "status",
+        "sim_seconds",
+        "wall_seconds",
+        "localization_ate_m",
+        "localization_max_error_m",
+    ):
         assert key in on_disk
     from mcap.reader import make_reader
 

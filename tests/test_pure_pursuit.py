@@ -186,9 +186,7 @@ def test_rate_limits_with_irregular_ticks() -> None:
         if prev_t is not None:
             dt_eff = min(t - prev_t, PARAMS.max_dt_s)
             assert abs(cmd.linear_x_mps - prev.linear_x_mps) <= PARAMS.max_accel_mps2 * dt_eff + 1e-9
-            assert (
-                abs(cmd.angular_z_radps - prev.angular_z_radps) <= PARAMS.max_yaw_accel_radps2 * dt_eff + 1e-9
-            )
+            assert abs(cmd.angular_z_radps - prev.angular_z_radps) <= PARAMS.max_yaw_accel_radps2 * dt_eff + 1e-9
         step = float(rng.choice([0.0, 0.02, 0.05, 0.1, 0.4]))
         mid = pose.yaw_rad + 0.5 * cmd.angular_z_radps * step
         pose = Pose2D(

@@ -182,8 +182,7 @@ class PoseEkf:
         """
         if not (math.isfinite(stamp_s) and math.isfinite(delta_distance_m) and math.isfinite(delta_yaw_rad)):
             raise ValueError(
-                f"PoseEkf.predict: non-finite input (stamp {stamp_s}, d {delta_distance_m}, "
-                f"dth {delta_yaw_rad})"
+                f"PoseEkf.predict: non-finite input (stamp {stamp_s}, d {delta_distance_m}, dth {delta_yaw_rad})"
             )
         dt = 0.0
         if self._stamp_s is not None:
@@ -202,9 +201,7 @@ class PoseEkf:
         f = np.array([[1.0, 0.0, -d * s], [0.0, 1.0, d * c], [0.0, 0.0, 1.0]])
         g = np.array([[c, -0.5 * d * s], [s, 0.5 * d * c], [0.0, 1.0]])
         var_d = prm.distance_var_per_m * abs(d)  # m^2
-        var_dth = (
-            prm.yaw_var_per_rad * abs(dth) + prm.yaw_var_per_m * abs(d) + prm.yaw_var_per_s * dt
-        )  # rad^2
+        var_dth = prm.yaw_var_per_rad * abs(dth) + prm.yaw_var_per_m * abs(d) + prm.yaw_var_per_s * dt  # rad^2
         var_lat = prm.lateral_var_per_m * abs(d)  # m^2
         lateral = np.array([-s, c, 0.0])
         q = g @ np.diag([var_d, var_dth]) @ g.T + var_lat * np.outer(lateral, lateral)
@@ -246,10 +243,7 @@ class PoseEkf:
         r_z = np.array(obs.position_covariance_m2, dtype=np.float64)
         if r_z.shape != (2, 2) or not np.all(np.isfinite(r_z)):
             raise ValueError(f"PoseEkf.update_fiducial: bad position covariance {obs.position_covariance_m2}")
-        if (
-            abs(r_z[0, 1] - r_z[1, 0]) > 1e-9 * max(1.0, abs(r_z[0, 1]))
-            or float(np.linalg.eigvalsh(r_z).min()) <= 0
-        ):
+        if abs(r_z[0, 1] - r_z[1, 0]) > 1e-9 * max(1.0, abs(r_z[0, 1])) or float(np.linalg.eigvalsh(r_z).min()) <= 0:
             raise ValueError(
                 f"PoseEkf.update_fiducial: position covariance of tag {obs.tag_id} is not symmetric positive "
                 f"definite: {obs.position_covariance_m2}"

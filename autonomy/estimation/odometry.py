@@ -61,9 +61,7 @@ class WheelImuOdometry:
         self._imu = None
         self._yaw_until_s = None
 
-    def update(
-        self, wheels: WheelEncoderReading | None, imu: ImuReading | None
-    ) -> tuple[float, float] | None:
+    def update(self, wheels: WheelEncoderReading | None, imu: ImuReading | None) -> tuple[float, float] | None:
         """The motion since the previous reading, or None when there is nothing to report yet.
 
         None is returned when both inputs are None or absent/invalid, and for the very first readings
@@ -73,13 +71,10 @@ class WheelImuOdometry:
         """
         if wheels is not None and self._wheels is not None and wheels.stamp_s < self._wheels.stamp_s:
             raise ValueError(
-                "WheelImuOdometry: wheel encoder time went backwards "
-                f"({self._wheels.stamp_s} -> {wheels.stamp_s})"
+                f"WheelImuOdometry: wheel encoder time went backwards ({self._wheels.stamp_s} -> {wheels.stamp_s})"
             )
         if imu is not None and self._imu is not None and imu.stamp_s < self._imu.stamp_s:
-            raise ValueError(
-                f"WheelImuOdometry: IMU time went backwards ({self._imu.stamp_s} -> {imu.stamp_s})"
-            )
+            raise ValueError(f"WheelImuOdometry: IMU time went backwards ({self._imu.stamp_s} -> {imu.stamp_s})")
 
         reported = False
         distance = 0.0
@@ -109,9 +104,7 @@ class WheelImuOdometry:
                 d_left = wheels.left_rad() - prev_w.left_rad()
                 d_right = wheels.right_rad() - prev_w.right_rad()
                 distance = self.wheel_radius_m * 0.5 * (d_left + d_right)
-                covered_from = (
-                    prev_w.stamp_s if self._yaw_until_s is None else max(prev_w.stamp_s, self._yaw_until_s)
-                )
+                covered_from = prev_w.stamp_s if self._yaw_until_s is None else max(prev_w.stamp_s, self._yaw_until_s)
                 interval = wheels.stamp_s - prev_w.stamp_s
                 uncovered = wheels.stamp_s - covered_from
                 if uncovered > 0.0:

@@ -77,8 +77,7 @@ class PurePursuitParams:
             raise ValueError(f"PurePursuitParams.lookahead_time_s: must be >= 0, got {self.lookahead_time_s}")
         if self.lookahead_max_m < self.lookahead_min_m:
             raise ValueError(
-                f"PurePursuitParams: lookahead_max_m {self.lookahead_max_m} < "
-                f"lookahead_min_m {self.lookahead_min_m}"
+                f"PurePursuitParams: lookahead_max_m {self.lookahead_max_m} < lookahead_min_m {self.lookahead_min_m}"
             )
         if not 0.0 <= self.rotate_exit_rad <= self.rotate_enter_rad <= math.pi:
             raise ValueError(
@@ -146,9 +145,7 @@ class PurePursuit:
         else:
             dt = stamp_s - self._last_stamp_s
             if dt < 0.0:
-                raise ValueError(
-                    f"PurePursuit.update: time went backwards ({self._last_stamp_s} -> {stamp_s})"
-                )
+                raise ValueError(f"PurePursuit.update: time went backwards ({self._last_stamp_s} -> {stamp_s})")
             dt = min(dt, prm.max_dt_s)
         self._last_stamp_s = stamp_s
         if self._segment_start is None:
@@ -235,9 +232,7 @@ class PurePursuit:
         kappa = 2.0 * math.sin(alpha) / dist_target
         v = prm.max_speed_mps
         if abs(kappa) > 1e-9:
-            v = min(
-                v, math.sqrt(prm.max_lateral_accel_mps2 / abs(kappa)), prm.max_yaw_rate_radps / abs(kappa)
-            )
+            v = min(v, math.sqrt(prm.max_lateral_accel_mps2 / abs(kappa)), prm.max_yaw_rate_radps / abs(kappa))
         if self._stop_ahead():
             wp = self._waypoints[self._index]
             d = pose.distance_to_m(wp.x_m, wp.y_m)

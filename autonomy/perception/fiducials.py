@@ -260,9 +260,7 @@ class FiducialDetector:
         if not corner_sigma_px > 0.0:
             raise ValueError(f"FiducialDetector: corner_sigma_px must be > 0, got {corner_sigma_px}")
         if not min_position_sigma_m >= 0.0:
-            raise ValueError(
-                f"FiducialDetector: min_position_sigma_m must be >= 0, got {min_position_sigma_m}"
-            )
+            raise ValueError(f"FiducialDetector: min_position_sigma_m must be >= 0, got {min_position_sigma_m}")
         if not 0.0 <= ambiguity_ratio <= 1.0:
             raise ValueError(f"FiducialDetector: ambiguity_ratio must be in [0, 1], got {ambiguity_ratio}")
 
@@ -282,9 +280,7 @@ class FiducialDetector:
         params.cornerRefinementMethod = cv2.aruco.CORNER_REFINE_SUBPIX
         params.relativeCornerRefinmentWinSize = 0.5
         # perimeter >= 4 sqrt(area) for any quad, so this drops nothing we would keep.
-        params.minMarkerPerimeterRate = (
-            0.9 * 4.0 * self._min_pixel_size_px / max(info.width_px, info.height_px)
-        )
+        params.minMarkerPerimeterRate = 0.9 * 4.0 * self._min_pixel_size_px / max(info.width_px, info.height_px)
         self._detector = cv2.aruco.ArucoDetector(
             cv2.aruco.getPredefinedDictionary(cv2.aruco.DICT_APRILTAG_36h11), params
         )
@@ -323,9 +319,7 @@ class FiducialDetector:
         pixel_sizes = pixel_sizes[keep]
         tag_ids = [i for i, k in zip(tag_ids, keep, strict=True) if k]
         if self._refine:
-            quads = refine_corners_by_edges(
-                gray.astype(np.float32), quads, self._camera_matrix, self._distortion
-            )
+            quads = refine_corners_by_edges(gray.astype(np.float32), quads, self._camera_matrix, self._distortion)
             pixel_sizes = quad_pixel_size_px(quads)
 
         r_mount = frame.mount.rotation()

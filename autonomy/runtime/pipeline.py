@@ -107,10 +107,9 @@ class Pipeline:
         self._follower = PurePursuit(
             PurePursuitParams(max_speed_mps=config.max_speed_mps, max_yaw_rate_radps=config.max_yaw_rate_radps)
         )
-        if not 0.0 < config.waypoint_acceptance_fraction <= 1.0:
-            raise ValueError(
-                f"PipelineConfig.waypoint_acceptance_fraction: must be in (0, 1], got {config.waypoint_acceptance_fraction}"
-            )
+        fraction = config.waypoint_acceptance_fraction
+        if not 0.0 < fraction <= 1.0:
+            raise ValueError(f"PipelineConfig.waypoint_acceptance_fraction: must be in (0, 1], got {fraction}")
         self._follower.set_waypoints(
             [Waypoint(w.x_m, w.y_m, w.tolerance_m * config.waypoint_acceptance_fraction) for w in config.waypoints]
         )
