@@ -27,11 +27,14 @@ from typing import Any
 import cv2
 import numpy as np
 import numpy.typing as npt
-import pybullet  # noqa: TID251 -- connection-mode constants only; every call goes through the BulletClient
-from pybullet_utils.bullet_client import BulletClient
 
 from autonomy.msgs import Landmark, Pose2D
 from sim.backend import SimRover, SimSensorProfile
+from sim.quiet import stdout_to_devnull
+
+with stdout_to_devnull():  # pybullet's C code prints its build time on import
+    import pybullet  # noqa: TID251 -- connection-mode constants only; every call goes through the BulletClient
+    from pybullet_utils.bullet_client import BulletClient
 
 LUNAR_GRAVITY_MPS2 = 1.62
 ROVER_CLEARANCE_RADIUS_M = 0.8  # circle around base_link that holds the rover, its wheels and its bucket
@@ -258,7 +261,8 @@ class World:
         self._tmp = tempfile.TemporaryDirectory(prefix="regolith_world_")
         self.asset_dir = Path(self._tmp.name)
         mode = pybullet.GUI if gui else pybullet.DIRECT
-        self.client: Any = BulletClient(connection_mode=mode)
+        with stdout_to_devnull():  # and "argv[0]=" on connect: keep stdout clean for JSON and reports
+            self.client: Any = BulletClient(connection_mode=mode)
         try:
             c = self.client
             c.setGravity(0.0, 0.0, -self.gravity_mps2)

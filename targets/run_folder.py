@@ -71,6 +71,7 @@ class RunTrace:
     true_pose: list[tuple[float, float, float]] = field(default_factory=list)
     est_pose: list[tuple[float, float, float]] = field(default_factory=list)
     sigma_m: list[float] = field(default_factory=list)
+    nees_xy: list[float] = field(default_factory=list)  # position NEES (2 dof) of the estimate vs the truth
     tags_seen: list[int] = field(default_factory=list)
     tags_accepted: list[int] = field(default_factory=list)
     cmd: list[tuple[float, float]] = field(default_factory=list)

@@ -15,10 +15,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from autonomy.mission.mission_file import Mission
 from autonomy.msgs import Commands, SensorFrame
 from autonomy.runtime.loop import LoopResult, RoverLoop
-from autonomy.runtime.metrics import absolute_trajectory_error
+from autonomy.runtime.metrics import absolute_trajectory_error, position_nees
 from autonomy.runtime.pipeline import Pipeline, PipelineConfig, RoverGeometry
 from autonomy.runtime.profiler import StageProfiler
 from targets.run_folder import RunTrace, plot_paths, write_mcap, write_report_html
@@ -87,6 +89,7 @@ def run_mission_in_sim(
             trace.true_pose.append((truth.x_m, truth.y_m, truth.yaw_rad))
             trace.est_pose.append((est.x_m, est.y_m, est.yaw_rad))
             trace.sigma_m.append(rep.estimate.position_sigma_m())
+            trace.nees_xy.append(position_nees(rep.estimate, truth))
             trace.tags_seen.append(len(rep.observations))
             trace.tags_accepted.append(rep.accepted_observations)
             trace.cmd.append((commands.drive.linear_x_mps, commands.drive.angular_z_radps))
@@ -132,6 +135,7 @@ def run_mission_in_sim(
         "path_length_m": round(
             sum(math.dist(a[:2], b[:2]) for a, b in zip(trace.true_pose, trace.true_pose[1:], strict=False)), 3
         ),
+        "localization_nees_xy_mean": round(float(np.mean(trace.nees_xy)), 3) if trace.nees_xy else None,
         "tag_observations": sum(trace.tags_seen),
         "tag_updates_accepted": sum(trace.tags_accepted),
         "final_true_pose": [round(v, 4) for v in trace.true_pose[-1]] if trace.true_pose else None,

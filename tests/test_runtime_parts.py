@@ -56,3 +56,12 @@ def test_ate_and_max() -> None:
         position_errors_m([(0.0, 0.0)], [(0.0, 0.0), (1.0, 1.0)])
     with pytest.raises(ValueError, match="no samples"):
         absolute_trajectory_error([], [])
+
+
+def test_position_nees() -> None:
+    from autonomy.msgs import Pose2D, PoseEstimate
+    from autonomy.runtime.metrics import position_nees
+
+    est = PoseEstimate(0.0, Pose2D(0.2, 0.0, 0.0), ((0.01, 0.0, 0.0), (0.0, 0.04, 0.0), (0.0, 0.0, 0.01)))
+    assert position_nees(est, Pose2D(0.0, 0.0, 0.0)) == pytest.approx(4.0)  # (0.2 m)^2 / 0.01 m^2
+    assert position_nees(est, Pose2D(0.2, 0.2, 0.0)) == pytest.approx(1.0)  # (0.2 m)^2 / 0.04 m^2

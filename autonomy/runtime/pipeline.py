@@ -65,6 +65,8 @@ class PipelineConfig:
     planning_hz: float = 2.0
     stale_input_s: float = 0.5
     lost_sigma_m: float = 0.75
+    # Real and simulated IMUs sample the rate at an instant: integrate between samples with the trapezoid.
+    gyro_trapezoid: bool = True
     # The navigator counts a waypoint reached within this fraction of its tolerance; the rest of the
     # tolerance is the margin for localization error (the judge measures the true position).
     waypoint_acceptance_fraction: float = 0.5
@@ -92,7 +94,9 @@ class Pipeline:
     def __init__(self, config: PipelineConfig, profiler: StageProfiler | None = None) -> None:
         self.config = config
         self.profiler = profiler
-        self._odometry = WheelImuOdometry(config.geometry.wheel_radius_m, config.geometry.track_width_m)
+        self._odometry = WheelImuOdometry(
+            config.geometry.wheel_radius_m, config.geometry.track_width_m, gyro_trapezoid=config.gyro_trapezoid
+        )
         s_xy, s_yaw = config.start_sigma_m**2, config.start_sigma_yaw_rad**2
         self._ekf = PoseEkf(
             config.start,
