@@ -23,9 +23,29 @@ from autonomy.runtime.loop import LoopResult, RoverLoop
 from autonomy.runtime.metrics import absolute_trajectory_error, position_nees
 from autonomy.runtime.pipeline import Pipeline, PipelineConfig, RoverGeometry
 from autonomy.runtime.profiler import StageProfiler
+from hw.interfaces import Clock
 from targets.run_folder import RunTrace, plot_paths, write_mcap, write_report_html
 
 CONTROL_HZ = 20.0
+
+
+class RealTimeClock:
+    """Lockstep simulated clock paced to the wall clock, so a ``--gui`` run can be watched at real speed."""
+
+    def __init__(self, sim_clock: Clock, speed: float = 1.0) -> None:
+        self._sim = sim_clock
+        self._speed = speed
+        self._t0_sim = sim_clock.now_s()
+        self._t0_wall = time.perf_counter()
+
+    def now_s(self) -> float:
+        return self._sim.now_s()
+
+    def sleep_until(self, t_s: float) -> None:
+        self._sim.sleep_until(t_s)
+        ahead = (t_s - self._t0_sim) / self._speed - (time.perf_counter() - self._t0_wall)
+        if ahead > 0.0:
+            time.sleep(ahead)
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,9 +125,8 @@ def run_mission_in_sim(
                 last_progress[0] = int(frame.stamp_s)
                 progress(frame.stamp_s, mission.limits.time_s)
 
-        loop = RoverLoop(
-            io, world.clock, pipeline, CONTROL_HZ, mission.limits.time_s, max_steps=max_steps, observer=observe
-        )
+        clock: Clock = RealTimeClock(world.clock) if gui else world.clock
+        loop = RoverLoop(io, clock, pipeline, CONTROL_HZ, mission.limits.time_s, max_steps=max_steps, observer=observe)
         result: LoopResult = loop.run()
         obstacles = [(r.x_m, r.y_m, r.radius_m) for r in world.rocks]
     finally:

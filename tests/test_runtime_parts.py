@@ -65,3 +65,17 @@ def test_position_nees() -> None:
     est = PoseEstimate(0.0, Pose2D(0.2, 0.0, 0.0), ((0.01, 0.0, 0.0), (0.0, 0.04, 0.0), (0.0, 0.0, 0.01)))
     assert position_nees(est, Pose2D(0.0, 0.0, 0.0)) == pytest.approx(4.0)  # (0.2 m)^2 / 0.01 m^2
     assert position_nees(est, Pose2D(0.2, 0.2, 0.0)) == pytest.approx(1.0)  # (0.2 m)^2 / 0.04 m^2
+
+
+def test_real_time_clock_paces_the_simulated_clock() -> None:
+    import time
+
+    from hw.fakes import FakeClock
+    from targets.sim_run import RealTimeClock
+
+    sim = FakeClock()
+    paced = RealTimeClock(sim, speed=10.0)  # 10x real time: 0.5 s simulated takes about 0.05 s
+    t0 = time.perf_counter()
+    paced.sleep_until(0.5)
+    assert sim.now_s() == 0.5 and paced.now_s() == 0.5
+    assert time.perf_counter() - t0 >= 0.045  # it waited for the wall clock (a lower bound, never an upper)
