@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from autonomy.msgs import Landmark, Waypoint
+from autonomy.msgs import CameraFrame, FiducialObservation, Landmark, Waypoint
 
 POSE_IN_FRAME_SCHEMA = {
     "title": "foxglove.PoseInFrame",
@@ -186,7 +186,24 @@ def plot_paths(
     plt.close(fig)
 
 
-def write_report_html(path: Path, summary: dict[str, Any], png: Path) -> None:
+def write_camera_snapshot(path: Path, frame: CameraFrame, observations: tuple[FiducialObservation, ...]) -> None:
+    """The camera frame with each detected tag outlined and labelled (id, range)."""
+    import cv2
+
+    img = frame.image_bgr.copy()
+    for obs in observations:
+        quad = np.round(np.asarray(obs.corners_px, dtype=np.float64)).astype(np.int32).reshape(-1, 1, 2)
+        cv2.polylines(img, [quad], isClosed=True, color=(0, 220, 0), thickness=2)
+        x, y = quad[:, 0, 0].min(), quad[:, 0, 1].min()
+        label = f"id {obs.tag_id} {obs.range_m():.2f} m"
+        cv2.putText(img, label, (int(x), max(12, int(y) - 6)), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 220, 0), 1)
+    caption = f"t={frame.stamp_s:.1f} s  {frame.camera_id}  {len(observations)} tags"
+    cv2.putText(img, caption, (8, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.55, (255, 255, 255), 1)
+    if not cv2.imwrite(str(path), img):
+        raise OSError(f"{path}: could not write the camera snapshot")
+
+
+def write_report_html(path: Path, summary: dict[str, Any], images: list[Path]) -> None:
     rows = "\n".join(
         f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(json.dumps(v) if not isinstance(v, str) else v)}</td></tr>"
         for k, v in summary.items()
@@ -197,14 +214,17 @@ def write_report_html(path: Path, summary: dict[str, Any], png: Path) -> None:
         f"<tr><td>{html.escape(k)}</td><td>{v['p50_ms']:.3f}</td><td>{v['p99_ms']:.3f}</td><td>{int(v['count'])}</td></tr>"
         for k, v in prof.items()
     )
-    img = base64.b64encode(png.read_bytes()).decode()
+    imgs = "\n".join(
+        f'<img src="data:image/png;base64,{base64.b64encode(p.read_bytes()).decode()}" style="max-width:100%">'
+        for p in images
+    )
     title = html.escape(summary["mission"])
     path.write_text(
         f"""<!doctype html><html><head><meta charset="utf-8"><title>Regolith run: {title}</title>
 <style>body{{font-family:sans-serif;max-width:1200px;margin:2em auto}}table{{border-collapse:collapse}}
 td,th{{border:1px solid #ccc;padding:3px 8px;text-align:left}}</style></head><body>
 <h1>Regolith run: {html.escape(summary["mission"])} (seed {summary["seed"]}): {html.escape(summary["status"])}</h1>
-<img src="data:image/png;base64,{img}" style="max-width:100%">
+{imgs}
 <h2>Summary</h2><table>{rows}</table>
 <h2>Loop profile (wall time per stage)</h2><table><tr><th>stage</th><th>p50 ms</th><th>p99 ms</th><th>calls</th></tr>
 {prof_rows}</table>

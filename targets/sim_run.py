@@ -18,13 +18,13 @@ from typing import Any
 import numpy as np
 
 from autonomy.mission.mission_file import Mission
-from autonomy.msgs import Commands, SensorFrame
+from autonomy.msgs import CameraFrame, Commands, FiducialObservation, SensorFrame
 from autonomy.runtime.loop import LoopResult, RoverLoop
 from autonomy.runtime.metrics import absolute_trajectory_error, position_nees
 from autonomy.runtime.pipeline import Pipeline, PipelineConfig, RoverGeometry
 from autonomy.runtime.profiler import StageProfiler
 from hw.interfaces import Clock
-from targets.run_folder import RunTrace, plot_paths, write_mcap, write_report_html
+from targets.run_folder import RunTrace, plot_paths, write_camera_snapshot, write_mcap, write_report_html
 
 CONTROL_HZ = 20.0
 
@@ -97,12 +97,16 @@ def run_mission_in_sim(
         reached: dict[int, float] = {}
         last_progress = [-1]
 
+        best_view: list[tuple[CameraFrame, tuple[FiducialObservation, ...]]] = []
+
         def observe(frame: SensorFrame, commands: Commands) -> None:
             if frame_sink is not None:
                 frame_sink(frame)
             rep = pipeline.report
             if rep is None:
                 return
+            if frame.camera is not None and (not best_view or len(rep.observations) > len(best_view[0][1])):
+                best_view[:] = [(frame.camera, rep.observations)]  # the frame that saw the most tags
             truth = rover.true_pose()
             est = rep.estimate.pose
             trace.t_s.append(frame.stamp_s)
@@ -173,6 +177,11 @@ def run_mission_in_sim(
             obstacles,
             f"{mission.name} seed {seed}: {result.status.value}, ATE {ate:.3f} m",
         )
-        write_report_html(out_dir / "report.html", summary, png)
+        images = [png]
+        if best_view:
+            cam_png = out_dir / "camera.png"
+            write_camera_snapshot(cam_png, *best_view[0])
+            images.append(cam_png)
+        write_report_html(out_dir / "report.html", summary, images)
         write_mcap(out_dir / "run.mcap", trace)
     return SimRunResult(summary, out_dir)
