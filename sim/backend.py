@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -36,6 +37,7 @@ from autonomy.msgs import (
 )
 from hw.interfaces import DeviceError
 from hw.rover_io import RoverIO
+from sim.regolith import Bucket
 
 if TYPE_CHECKING:
     from sim.world import World
@@ -55,6 +57,7 @@ _STREAM_IMU = 1
 _STREAM_CAMERA = 2
 _STREAM_DEPTH = 3
 _STREAM_ROVER_TAG = 1000  # keeps rover seeds apart from the world's own streams
+_BUCKET_LIP_IN_LINK = np.array([0.33, 0.0, -0.15])  # front edge of the bucket floor (sim/assets/rover.urdf)
 
 Array = npt.NDArray[np.float64]
 
@@ -126,6 +129,18 @@ class SimSensorProfile:
     battery_internal_ohm: float = 0.05
     hotel_power_w: float = 25.0
     drive_efficiency: float = 0.7
+    # Digging (only in worlds with a soil model, ``World(site=...)``). The bucket is a tipping bin: lowered
+    # past ``dig_position_rad`` with its lip below the surface it cuts soil (a disc of ``cut_radius_m``
+    # behind the lip, at most ``max_cut_depth_m`` per pass, never below the lip); tilted back past
+    # ``dump_position_rad`` it empties onto a pile ``dump_reach_m`` ahead of base_link.
+    bucket_capacity_m3: float = 0.015  # about 22 kg of regolith at 1.5 g/cm^3 (the bucket holds 0.017 m^3)
+    max_cut_depth_m: float = 0.04
+    cut_radius_m: float = 0.15
+    dig_position_rad: float = 0.3
+    dump_position_rad: float = -0.5
+    dump_reach_m: float = 1.0
+    soil_rate_hz: float = 20.0
+    dig_specific_energy_j_per_m3: float = 50_000.0  # cutting and lifting loose regolith at 1/6 g
 
     def __post_init__(self) -> None:
         if self.encoder_ticks_per_rev <= 0:
@@ -144,6 +159,10 @@ class SimSensorProfile:
             raise ValueError(f"SimSensorProfile: drive_efficiency must be in (0, 1]: {self.drive_efficiency}")
         if not self.battery_capacity_wh > 0:
             raise ValueError("SimSensorProfile: battery_capacity_wh must be > 0")
+        if not (self.bucket_capacity_m3 > 0 and self.soil_rate_hz > 0 and self.max_cut_depth_m >= 0):
+            raise ValueError("SimSensorProfile: bucket_capacity_m3 and soil_rate_hz must be > 0, max_cut_depth_m >= 0")
+        if not self.dump_position_rad < 0 < self.dig_position_rad:
+            raise ValueError("SimSensorProfile: need dump_position_rad < 0 < dig_position_rad")
 
     def camera_info(self) -> CameraInfo:
         """Pinhole intrinsics of the render: square pixels, fx = (w / 2) / tan(hfov / 2), principal point
@@ -247,7 +266,18 @@ class SimRover:
         self.mass_kg = float(dyn[0]) + sum(
             float(c.getDynamicsInfo(self.body_id, j)[0]) for j in range(c.getNumJoints(self.body_id))
         )
-        self._bucket_weight_n = float(c.getDynamicsInfo(self.body_id, self._bucket)[0]) * world.gravity_mps2
+        self._bucket_mass_kg = float(c.getDynamicsInfo(self.body_id, self._bucket)[0])
+        self._bucket_weight_n = self._bucket_mass_kg * world.gravity_mps2
+        self.bucket = Bucket(profile.bucket_capacity_m3)
+        self.soil_dug_m3 = 0.0
+        self.soil_dumped_m3 = 0.0
+        self.dump_log: list[tuple[float, float, float, float]] = []  # (t_s, x_m, y_m, m^3)
+        self._soil_every = max(1, round(world.physics_hz / profile.soil_rate_hz))
+        self._payload_kg = 0.0
+        self.step_hooks: list[Callable[[float], None]] = []  # called before every physics step (faults)
+        if world.soil is not None:
+            # The soil model, not the rigid heightfield, resists the bucket: it cuts what the lip reaches.
+            c.setCollisionFilterPair(world.terrain_body_id, self.body_id, -1, self._bucket, 0)
         for j, name in zip(self._wheels, WHEEL_JOINTS, strict=True):
             # Low friction along the axle (skid-steer turns need the wheels to scrub sideways).
             axle = np.abs(np.asarray(axes[name], dtype=np.float64))
@@ -372,7 +402,18 @@ class SimRover:
 
     # ---- world hooks ---------------------------------------------------------------------------------
 
+    def wheel_hubs_xy(self) -> list[tuple[float, float]]:
+        """Ground-truth (x, y) of the four wheel hubs (fl, fr, rl, rr) in ``map``."""
+        states = self._c.getLinkStates(self.body_id, self._wheels)
+        return [(float(st[4][0]), float(st[4][1])) for st in states]
+
+    def set_wheel_friction(self, wheel: int, friction: float) -> None:
+        """Longitudinal friction of one wheel (0 fl, 1 fr, 2 rl, 3 rr); lateral stays scaled as built."""
+        self._c.changeDynamics(self.body_id, self._wheels[wheel], lateralFriction=friction)
+
     def _before_step(self, now_s: float) -> None:
+        for hook in self.step_hooks:
+            hook(now_s)
         if self._drive_live and now_s - self._last_command_s > self.profile.command_timeout_s:
             self._drive_live = False
             self._apply_wheels(0.0, 0.0)
@@ -382,6 +423,49 @@ class SimRover:
         mech_w = sum(abs(s[1] * s[3]) for s in states)
         self._power_w = self.profile.hotel_power_w + mech_w / self.profile.drive_efficiency
         self.energy_used_wh += self._power_w * dt_s / 3600.0
+        if self.world.soil is not None and self.world.steps % self._soil_every == 0:
+            self._soil_interaction()
+
+    def bucket_lip_in_map(self) -> npt.NDArray[np.float64]:
+        """The bucket lip's centre (front edge of its floor) in ``map`` (m)."""
+        state = self._c.getLinkState(self.body_id, self._bucket, computeForwardKinematics=True)
+        r = _quat_to_matrix(state[5])
+        return np.asarray(np.asarray(state[4], dtype=np.float64) + r @ _BUCKET_LIP_IN_LINK, dtype=np.float64)
+
+    def _soil_interaction(self) -> None:
+        """Cut with a lowered bucket whose lip is in the soil; dump a tipped-back bucket."""
+        w = self.world
+        p = self.profile
+        pos = float(self._c.getJointState(self.body_id, self._bucket)[0])
+        dt = self._soil_every * w.dt_s
+        if pos >= p.dig_position_rad and self.bucket.free_m3 > 0:
+            lip = self.bucket_lip_in_map()
+            surface = w.ground_height_m(float(lip[0]), float(lip[1]))
+            if lip[2] < surface - 0.002:
+                heading = self.true_pose().yaw_rad
+                cx = float(lip[0]) - p.cut_radius_m * math.cos(heading)
+                cy = float(lip[1]) - p.cut_radius_m * math.sin(heading)
+                taken = w.dig(cx, cy, p.cut_radius_m, p.max_cut_depth_m, self.bucket, blade_z_m=float(lip[2]))
+                if taken > 0:
+                    self.soil_dug_m3 += taken
+                    self.energy_used_wh += taken * p.dig_specific_energy_j_per_m3 / 3600.0
+                    self._power_w += taken * p.dig_specific_energy_j_per_m3 / dt
+                    self._update_payload()
+        elif pos <= p.dump_position_rad and self.bucket.contents_m3 > 0:
+            pose = self.true_pose()
+            x = pose.x_m + p.dump_reach_m * math.cos(pose.yaw_rad)
+            y = pose.y_m + p.dump_reach_m * math.sin(pose.yaw_rad)
+            vol = w.dump(self.bucket, x, y)
+            self.soil_dumped_m3 += vol
+            self.dump_log.append((w.time_s, x, y, vol))
+            self._update_payload()
+
+    def _update_payload(self) -> None:
+        """The soil's mass rides in the bucket link (so drive power and tool load feel it)."""
+        payload = self.bucket.mass_kg()
+        if abs(payload - self._payload_kg) > 0.05:
+            self._payload_kg = payload
+            self._c.changeDynamics(self.body_id, self._bucket, mass=self._bucket_mass_kg + payload)
 
     # ---- bundle ----------------------------------------------------------------------------------------
 
@@ -572,7 +656,8 @@ class _CameraRig:
             renderer=c.ER_TINY_RENDERER,
             flags=c.ER_NO_SEGMENTATION_MASK,
             shadow=0,
-            lightDirection=[0.4, 0.3, 1.0],
+            # a site's sun (e.g. a low polar sun); the legacy default keeps older worlds' images unchanged
+            lightDirection=list(r.world.lighting.direction()) if r.world.site is not None else [0.4, 0.3, 1.0],
             lightAmbientCoeff=0.55,
             lightDiffuseCoeff=0.45,
             lightSpecularCoeff=0.02,

@@ -21,6 +21,7 @@ import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from time import perf_counter as _perf_counter
 from types import TracebackType
 from typing import Any
 
@@ -30,7 +31,10 @@ import numpy.typing as npt
 
 from autonomy.msgs import Landmark, Pose2D
 from sim.backend import SimRover, SimSensorProfile
+from sim.judge import ElevationScan
 from sim.quiet import stdout_to_devnull
+from sim.regolith import Bucket, SoilMap, Window
+from sim.sites import Lighting, Site, ground_surface
 
 with stdout_to_devnull():  # pybullet's C code prints its build time on import
     import pybullet  # noqa: TID251 -- connection-mode constants only; every call goes through the BulletClient
@@ -43,6 +47,13 @@ ROVER_CLEARANCE_RADIUS_M = 0.8  # circle around base_link that holds the rover, 
 _STREAM_TERRAIN = 0
 _STREAM_ROCKS = 1
 _STREAM_TEXTURE = 2
+_STREAM_BOULDERS = 3
+
+# The heightfield's collision bounds are fixed when it is created (Bullet keeps the first min/max height):
+# it is created with this headroom above the highest and below the lowest surface so soil piled or dug
+# later still collides (measured: a replaced heightfield above its first bounds lets bodies fall through).
+_HEIGHTFIELD_HEADROOM_M = 1.0
+_WALL = (0.55, 0.55, 0.58, 1.0)
 
 _ROCK_COLLISION_MARGIN_M = 0.02
 
@@ -231,7 +242,12 @@ class World:
         terrain_amplitude_m: float = 0.03,
         rock_count: int | None = None,
         beacon_clear_m: float = 1.0,
+        site: Site | None = None,
     ) -> None:
+        if site is not None:
+            size_m = site.preset.size_m
+            center_xy = site.preset.center_xy
+            cell_m = site.preset.cell_m
         if not isinstance(seed, int) or seed < 0:
             raise ValueError(f"World: seed must be a non-negative int, got {seed!r}")
         if not physics_hz > 0:
@@ -255,6 +271,12 @@ class World:
         self.keep_clear_radius_m = float(keep_clear_radius_m)
         self.size_m = (float(size_m[0]), float(size_m[1]))
         self.center_xy = (float(center_xy[0]), float(center_xy[1]))
+        self.site = site
+        self.lighting: Lighting = site.preset.lighting if site is not None else Lighting()
+        self.soil: SoilMap | None = None
+        self.terrain_update_ms: list[float] = []
+        self._terrain_shape = -1
+        self._terrain_bounds_m = (0.0, 0.0)
         self._steps = 0
         self._closed = False
         self._rovers: dict[str, SimRover] = {}
@@ -275,7 +297,12 @@ class World:
             self.beacon_body_ids: dict[int, tuple[int, ...]] = {}
             for lm in self.beacons:
                 self.beacon_body_ids[lm.tag_id] = self._build_beacon(lm)
-            self.rocks: tuple[RockInfo, ...] = self._build_rocks(rock_count, beacon_clear_m)
+            self.rocks: tuple[RockInfo, ...]
+            if site is None:
+                self.rocks = self._build_rocks(rock_count, beacon_clear_m)
+            else:
+                self.rocks = self._build_boulders(site)
+                self._build_site_fixtures(site)
         except BaseException:
             self.close()
             raise
@@ -383,6 +410,149 @@ class World:
         """The heightfield (ny x nx, row iy = y, column ix = x), read-only copy."""
         return self._heights.copy()
 
+    # ---- diggable soil (worlds built from a site) ------------------------------------------------------
+
+    def _require_soil(self) -> SoilMap:
+        if self.soil is None:
+            raise RuntimeError("World: this world has no soil model (build it from a site: World(..., site=...))")
+        return self.soil
+
+    def _push_heightfield(self) -> None:
+        """Send the soil surface to the physics: PyBullet 3.2.7 replaces a heightfield whole
+        (``replaceHeightfieldIndex``; no sub-rectangle update), about 1.5 ms for the 15k-post UCF grid."""
+        soil = self._require_soil()
+        t0 = _perf_counter()
+        surface = soil.surface_m()
+        lo, hi = self._terrain_bounds_m
+        if float(surface.min()) < lo or float(surface.max()) > hi:
+            raise RuntimeError(
+                f"World: soil surface [{float(surface.min()):.3f}, {float(surface.max()):.3f}] m left the "
+                f"terrain's collision bounds [{lo:.3f}, {hi:.3f}] m"
+            )
+        self._heights = np.ascontiguousarray(surface)
+        self._heights.setflags(write=False)
+        ny, nx = surface.shape
+        self.client.createCollisionShape(
+            self.client.GEOM_HEIGHTFIELD,
+            meshScale=[self._cell_x, self._cell_y, 1.0],
+            heightfieldData=self._heights.ravel().tolist(),
+            numHeightfieldRows=nx,
+            numHeightfieldColumns=ny,
+            replaceHeightfieldIndex=self._terrain_shape,
+        )
+        self.terrain_update_ms.append((_perf_counter() - t0) * 1e3)
+
+    def soil_changed(self, window: Window) -> None:
+        """Tell the world the soil changed in ``window`` (it updates the collision heightfield)."""
+        if not window.empty:
+            self._push_heightfield()
+
+    def dig(
+        self,
+        x_m: float,
+        y_m: float,
+        radius_m: float,
+        max_depth_m: float,
+        bucket: Bucket,
+        blade_z_m: float | None = None,
+    ) -> float:
+        """Cut soil at (x, y) into ``bucket`` (see ``SoilMap.cut``); the terrain follows. Returns m^3 taken."""
+        taken, win = self._require_soil().cut(x_m, y_m, radius_m, max_depth_m, bucket, blade_z_m)
+        self.soil_changed(win)
+        return taken
+
+    def dump(self, bucket: Bucket, x_m: float, y_m: float, radius_m: float = 0.2) -> float:
+        """Empty ``bucket`` onto a pile at (x, y) (relaxed to the angle of repose). Returns m^3 dumped."""
+        soil = self._require_soil()
+        vol = bucket.contents_m3
+        bucket.contents_m3 = 0.0
+        self.soil_changed(soil.fill(x_m, y_m, radius_m, vol))
+        return vol
+
+    def elevation_scan(self) -> ElevationScan:
+        """The surface heights now (a lidar scan of the site, noise-free)."""
+        return ElevationScan(self._heights.copy(), (self._x0, self._y0), (self._cell_x, self._cell_y))
+
+    def render_scene(self, width_px: int = 800, height_px: int = 450) -> npt.NDArray[np.uint8]:
+        """An oblique overview of the site (TinyRenderer, BGR uint8), lit by the site's sun with shadows."""
+        c = self.client
+        cx, cy = self.center_xy
+        span = max(self.size_m)
+        view = c.computeViewMatrix(
+            cameraEyePosition=[cx - 0.15 * span, cy - 0.75 * span, 0.55 * span],
+            cameraTargetPosition=[cx, cy, 0.0],
+            cameraUpVector=[0.0, 0.0, 1.0],
+        )
+        proj = c.computeProjectionMatrixFOV(fov=50.0, aspect=width_px / height_px, nearVal=0.1, farVal=4.0 * span)
+        result: Any = c.getCameraImage(
+            width_px,
+            height_px,
+            viewMatrix=view,
+            projectionMatrix=proj,
+            renderer=c.ER_TINY_RENDERER,
+            flags=c.ER_NO_SEGMENTATION_MASK,
+            shadow=1,
+            lightDirection=list(self.lighting.direction()),
+            lightAmbientCoeff=0.35,
+            lightDiffuseCoeff=0.75,
+            lightSpecularCoeff=0.02,
+        )
+        rgba = np.asarray(result[2], dtype=np.uint8).reshape(height_px, width_px, 4)
+        return np.ascontiguousarray(rgba[:, :, 2::-1])
+
+    def _build_boulders(self, site: Site) -> tuple[RockInfo, ...]:
+        rng = self._rng(_STREAM_BOULDERS)
+        unit_v, _ = _icosphere(1)
+        rocks = []
+        for i, b in enumerate(site.boulders):
+            squash = float(rng.uniform(0.7, 0.95))
+            bumps = np.asarray(rng.uniform(0.85, 1.1, size=unit_v.shape[0]), dtype=np.float64)
+            yaw = float(rng.uniform(-math.pi, math.pi))
+            rocks.append(self._spawn_rock(b.x_m, b.y_m, b.diameter_m / 2, squash, bumps, yaw, i))
+        return tuple(rocks)
+
+    def _build_site_fixtures(self, site: Site) -> None:
+        """Arena walls (0.6 m, just outside the arena) and the fiducial bar (a 4 cm bar on two posts)."""
+        c = self.client
+        p = site.preset
+        self.fixture_body_ids: list[int] = []
+        if p.walls:
+            t, height = 0.05, 0.6
+            lx, ly = p.size_m
+            for cx, cy, hx, hy in (
+                (lx / 2, -t / 2, lx / 2 + t, t / 2),
+                (lx / 2, ly + t / 2, lx / 2 + t, t / 2),
+                (-t / 2, ly / 2, t / 2, ly / 2),
+                (lx + t / 2, ly / 2, t / 2, ly / 2),
+            ):
+                half = [hx, hy, height / 2 + 0.5]
+                body = c.createMultiBody(
+                    baseMass=0.0,
+                    baseCollisionShapeIndex=c.createCollisionShape(c.GEOM_BOX, halfExtents=half),
+                    baseVisualShapeIndex=c.createVisualShape(c.GEOM_BOX, halfExtents=half, rgbaColor=_WALL),
+                    basePosition=[cx, cy, height / 2 - 0.5],
+                )
+                self.fixture_body_ids.append(body)
+        bar = p.fiducial_bar
+        if bar is not None:
+            mx, my = (bar.x0_m + bar.x1_m) / 2, (bar.y0_m + bar.y1_m) / 2
+            yaw = math.atan2(bar.y1_m - bar.y0_m, bar.x1_m - bar.x0_m)
+            ground = self.ground_height_m(*self._clamp_xy(mx, my))
+            half = [bar.length_m / 2, 0.02, 0.02]
+            body = c.createMultiBody(
+                baseMass=0.0,
+                baseCollisionShapeIndex=c.createCollisionShape(c.GEOM_BOX, halfExtents=half),
+                baseVisualShapeIndex=c.createVisualShape(c.GEOM_BOX, halfExtents=half, rgbaColor=_POST),
+                basePosition=[mx, my, ground + bar.height_m],
+                baseOrientation=c.getQuaternionFromEuler([0.0, 0.0, yaw]),
+            )
+            self.fixture_body_ids.append(body)
+
+    def _clamp_xy(self, x_m: float, y_m: float) -> tuple[float, float]:
+        hx, hy = self.size_m[0] / 2, self.size_m[1] / 2
+        cx, cy = self.center_xy
+        return min(cx + hx, max(cx - hx, x_m)), min(cy + hy, max(cy - hy, y_m))
+
     def _build_terrain(self, cell_m: float, amplitude_m: float) -> None:
         nx = round(self.size_m[0] / cell_m) + 1
         ny = round(self.size_m[1] / cell_m) + 1
@@ -393,25 +563,52 @@ class World:
         rng = self._rng(_STREAM_TERRAIN)
         coarse = _smooth_noise(rng, (ny, nx), cell_m, correlation_m=1.2)
         fine = _smooth_noise(rng, (ny, nx), cell_m, correlation_m=0.3)
-        heights = amplitude_m * (0.8 * coarse + 0.2 * fine)
-        heights -= heights.mean()
-        self._heights = np.ascontiguousarray(heights, dtype=np.float64)
-        self._heights.setflags(write=False)
         c = self.client
-        shape = c.createCollisionShape(
-            c.GEOM_HEIGHTFIELD,
-            meshScale=[self._cell_x, self._cell_y, 1.0],
-            heightfieldData=self._heights.ravel().tolist(),
-            numHeightfieldRows=nx,
-            numHeightfieldColumns=ny,
-        )
-        # Bullet centres the heightfield on its origin, vertically at the middle of its height range.
-        mid_z = 0.5 * (float(heights.max()) + float(heights.min()))
+        if self.site is None:
+            heights = amplitude_m * (0.8 * coarse + 0.2 * fine)
+            heights -= heights.mean()
+            self._heights = np.ascontiguousarray(heights, dtype=np.float64)
+            self._heights.setflags(write=False)
+            shape = c.createCollisionShape(
+                c.GEOM_HEIGHTFIELD,
+                meshScale=[self._cell_x, self._cell_y, 1.0],
+                heightfieldData=self._heights.ravel().tolist(),
+                numHeightfieldRows=nx,
+                numHeightfieldColumns=ny,
+            )
+            # Bullet centres the heightfield on its origin, vertically at the middle of its height range.
+            mid_z = 0.5 * (float(heights.max()) + float(heights.min()))
+        else:
+            p = self.site.preset
+            noise = 0.8 * coarse + 0.2 * fine
+            surface = ground_surface(self.site, (ny, nx), (self._x0, self._y0), (self._cell_x, self._cell_y), noise)
+            self.soil = SoilMap.from_surface(
+                surface, (self._cell_x, self._cell_y), p.soil_depth_m, (self._x0, self._y0), p.repose_deg
+            )
+            self._heights = np.ascontiguousarray(self.soil.surface_m())
+            self._heights.setflags(write=False)
+            # Create with a spike at two corners (the collision bounds), then replace with the real surface.
+            lo = float(self.soil.bedrock_m.min()) - 0.05
+            hi = float(self._heights.max()) + _HEIGHTFIELD_HEADROOM_M
+            init = self._heights.copy()
+            init[0, 0], init[-1, -1] = lo, hi
+            shape = c.createCollisionShape(
+                c.GEOM_HEIGHTFIELD,
+                meshScale=[self._cell_x, self._cell_y, 1.0],
+                heightfieldData=init.ravel().tolist(),
+                numHeightfieldRows=nx,
+                numHeightfieldColumns=ny,
+            )
+            mid_z = 0.5 * (lo + hi)
+            self._terrain_shape = shape
+            self._terrain_bounds_m = (lo, hi)
         self.terrain_body_id: int = c.createMultiBody(
             baseMass=0.0,
             baseCollisionShapeIndex=shape,
             basePosition=[self.center_xy[0], self.center_xy[1], mid_z],
         )
+        if self.soil is not None:
+            self._push_heightfield()
         c.changeDynamics(self.terrain_body_id, -1, lateralFriction=1.0, restitution=0.0)
         tex_rng = self._rng(_STREAM_TEXTURE)
         white = tex_rng.normal(150.0, 22.0, size=(512, 512)).astype(np.float32)
@@ -492,6 +689,34 @@ class World:
                 bodies.append(post_body)
         return tuple(bodies)
 
+    def _spawn_rock(
+        self, x: float, y: float, radius: float, squash: float, bumps: npt.NDArray[np.float64], yaw: float, index: int
+    ) -> RockInfo:
+        """A static rock mesh (a bumpy, squashed icosphere of horizontal radius ``radius``), a quarter buried."""
+        c = self.client
+        unit_v, unit_f = _icosphere(1)
+        verts = unit_v * bumps[:, None] * radius
+        # Horizontal extent must stay inside the bounding radius used for the keep-clear check.
+        horiz = np.hypot(verts[:, 0], verts[:, 1]).max()
+        verts[:, :2] *= min(1.0, radius / horiz)
+        verts[:, 2] *= squash
+        normals = verts / np.linalg.norm(verts, axis=1, keepdims=True)
+        obj = self.asset_dir / f"rock_{index}.obj"
+        _write_obj(obj, verts, unit_f, normals)
+        height = float(verts[:, 2].max() - verts[:, 2].min())
+        # Bury a quarter of the rock so it sits in the regolith.
+        ground = float(self.ground_heights_m(x + verts[:, 0], y + verts[:, 1]).min())
+        z = ground - float(verts[:, 2].min()) - 0.25 * height
+        body = c.createMultiBody(
+            baseMass=0.0,
+            baseCollisionShapeIndex=c.createCollisionShape(c.GEOM_MESH, fileName=str(obj)),
+            baseVisualShapeIndex=c.createVisualShape(c.GEOM_MESH, fileName=str(obj), rgbaColor=_ROCK),
+            basePosition=[x, y, z],
+            baseOrientation=c.getQuaternionFromEuler([0.0, 0.0, yaw]),
+        )
+        c.changeDynamics(body, -1, lateralFriction=0.9)
+        return RockInfo(x, y, radius, 0.75 * height, body)
+
     def _build_rocks(self, rock_count: int | None, beacon_clear_m: float) -> tuple[RockInfo, ...]:
         rng = self._rng(_STREAM_ROCKS)
         count = int(rng.integers(5, 9)) if rock_count is None else rock_count
@@ -499,10 +724,9 @@ class World:
             raise ValueError(f"World: rock_count must be >= 0, got {count}")
         path = np.array(self.keep_clear_xy, dtype=np.float64).reshape(-1, 2)
         beacon_xy = np.array([[b.x_m, b.y_m] for b in self.beacons], dtype=np.float64).reshape(-1, 2)
-        unit_v, unit_f = _icosphere(1)
+        unit_v, _ = _icosphere(1)
         placed: list[tuple[float, float, float]] = []
         rocks: list[RockInfo] = []
-        c = self.client
         attempts = 0
         while len(rocks) < count:
             attempts += 1
@@ -528,28 +752,8 @@ class World:
                 continue
             if any(math.hypot(x - px, y - py) < radius + pr + 0.3 for px, py, pr in placed):
                 continue
-            verts = unit_v * bumps[:, None] * radius
-            # Horizontal extent must stay inside the bounding radius used for the keep-clear check.
-            horiz = np.hypot(verts[:, 0], verts[:, 1]).max()
-            verts[:, :2] *= min(1.0, radius / horiz)
-            verts[:, 2] *= squash
-            normals = verts / np.linalg.norm(verts, axis=1, keepdims=True)
-            obj = self.asset_dir / f"rock_{len(rocks)}.obj"
-            _write_obj(obj, verts, unit_f, normals)
-            height = float(verts[:, 2].max() - verts[:, 2].min())
-            # Bury a quarter of the rock so it sits in the regolith.
-            ground = float(self.ground_heights_m(x + verts[:, 0], y + verts[:, 1]).min())
-            z = ground - float(verts[:, 2].min()) - 0.25 * height
-            body = c.createMultiBody(
-                baseMass=0.0,
-                baseCollisionShapeIndex=c.createCollisionShape(c.GEOM_MESH, fileName=str(obj)),
-                baseVisualShapeIndex=c.createVisualShape(c.GEOM_MESH, fileName=str(obj), rgbaColor=_ROCK),
-                basePosition=[x, y, z],
-                baseOrientation=c.getQuaternionFromEuler([0.0, 0.0, yaw]),
-            )
-            c.changeDynamics(body, -1, lateralFriction=0.9)
+            rocks.append(self._spawn_rock(x, y, radius, squash, bumps, yaw, len(rocks)))
             placed.append((x, y, radius))
-            rocks.append(RockInfo(x, y, radius, 0.75 * height, body))
         return tuple(rocks)
 
     # ------------------------------------------------------------------------------------------------

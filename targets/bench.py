@@ -147,7 +147,14 @@ def run_benchmarks(
     from targets.sim_run import run_mission_in_sim
 
     cv2.setNumThreads(1)  # figures are per core: the rover board's other cores run the rest of the stack
-    wanted = set(suites or ("loop", "fiducials"))
+    wanted = set(suites or ("loop", "fiducials", "sim"))
+    results: dict[str, Any] = {"machine": _machine(), "mission": str(mission_path), "seed": seed}
+    if "sim" in wanted:
+        from sim.bench_sim import run_sim_bench
+
+        results["sim"] = run_sim_bench()
+    if not wanted & {"loop", "fiducials"}:
+        return results
     mission = load_mission(mission_path)
     frames: list[CameraFrame] = []
 
@@ -157,7 +164,6 @@ def run_benchmarks(
 
     run = run_mission_in_sim(mission, seed, out_dir=None, max_steps=steps, frame_sink=sink)
     s = run.summary
-    results: dict[str, Any] = {"machine": _machine(), "mission": mission.name, "seed": seed}
     if "loop" in wanted:
         step = s["profile"].get("step", {})
         results["loop"] = {

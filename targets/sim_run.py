@@ -65,6 +65,7 @@ def run_mission_in_sim(
 ) -> SimRunResult:
     """Run ``mission`` headless (or with ``gui``) and return its summary; write the run folder if
     ``out_dir`` is given. ``progress(sim_s, limit_s)`` is called once per simulated second."""
+    from sim.run_judge import RunJudge
     from sim.world import World  # the sim extra is needed only here
 
     if len(mission.rovers) != 1:
@@ -81,6 +82,7 @@ def run_mission_in_sim(
     )
     try:
         rover = world.add_rover(spec.rover_id, spec.start)
+        judge = RunJudge(world)  # the before-scan, contacts and paths, as the competition judges
         io = rover.io()
         profiler = StageProfiler(time.perf_counter)
         config = PipelineConfig(
@@ -133,6 +135,7 @@ def run_mission_in_sim(
         loop = RoverLoop(io, clock, pipeline, CONTROL_HZ, mission.limits.time_s, max_steps=max_steps, observer=observe)
         result: LoopResult = loop.run()
         obstacles = [(r.x_m, r.y_m, r.radius_m) for r in world.rocks]
+        judged = judge.finish(autonomous=True).summary_fields()
     finally:
         world.close()
     wall_s = time.perf_counter() - wall_start
@@ -163,8 +166,9 @@ def run_mission_in_sim(
         "tag_updates_accepted": sum(trace.tags_accepted),
         "final_true_pose": [round(v, 4) for v in trace.true_pose[-1]] if trace.true_pose else None,
         "final_estimated_pose": [round(v, 4) for v in trace.est_pose[-1]] if trace.est_pose else None,
-        "profile": profiler.summary(),
     }
+    summary |= judged
+    summary["profile"] = profiler.summary()
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
         (out_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
