@@ -12,11 +12,12 @@ MISSION ?= missions/waypoints.yaml
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
 
-$(STAMP): pyproject.toml constraints.txt
+$(STAMP): pyproject.toml constraints.txt targets/mcu/host/package-lock.json
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "Regolith needs Python 3.11, found " + sys.version.split()[0])'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[sim,dev,bench]'
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[sim,dev,bench,board]'
+	npm ci --prefix targets/mcu/host --no-audit --no-fund  # real MicroPython (WebAssembly) for firmware tests
 	touch $(STAMP)
 
 venv: $(STAMP)  ## create .venv and install the project with its sim, dev and bench extras

@@ -2,7 +2,10 @@
 
     rover sim run MISSION --out DIR [--seed N] [--gui] [--max-steps N]
     rover mission check MISSION [MISSION ...]
-    rover bench [--json FILE] [--seed N]
+    rover bench [--json FILE] [--seed N] [--suite loop|fiducials|sim]
+    rover run --board BOARD         (on the rover board: the real stack)
+    rover flash mcu --port PORT     (mpy-cross + mpremote; --dry-run shows the plan)
+    rover deploy --board B --host H (wheel -> ssh -> venv + systemd unit; --dry-run)
 
 Exit codes: 0 success; 1 the run ended without completing its mission; 2 bad input (a mission file,
 an argument), with ``FILE:LINE: field: reason`` on stderr and never a traceback.
@@ -90,6 +93,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="rover", description="Regolith: autonomy for lunar base-building rovers (simulation, missions, benches)."
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    from targets import cli_board
+
+    cli_board.register(sub)  # run --board, flash, deploy
 
     sim = sub.add_parser("sim", help="run missions in the PyBullet simulator", description="Simulation commands.")
     sim_sub = sim.add_subparsers(dest="sim_command", required=True, metavar="SUBCOMMAND")
