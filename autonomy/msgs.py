@@ -309,6 +309,9 @@ class FiducialObservation:
     position_covariance_m2: Mat2
     pixel_size_px: float
     reprojection_error_px: float
+    # True when the tag's two IPPE pose solutions fit almost equally well (small tags): the position is
+    # good (the two solutions' centres differ by millimetres), the orientation is not to be used.
+    orientation_ambiguous: bool = False
 
     def range_m(self) -> float:
         return math.hypot(self.tag_in_base.x_m, self.tag_in_base.y_m)

@@ -147,12 +147,16 @@ def run_benchmarks(
     from targets.sim_run import run_mission_in_sim
 
     cv2.setNumThreads(1)  # figures are per core: the rover board's other cores run the rest of the stack
-    wanted = set(suites or ("loop", "fiducials", "sim"))
+    wanted = set(suites or ("loop", "fiducials", "sim"))  # perception (2-3 min) runs only when asked for
     results: dict[str, Any] = {"machine": _machine(), "mission": str(mission_path), "seed": seed}
     if "sim" in wanted:
         from sim.bench_sim import run_sim_bench
 
         results["sim"] = run_sim_bench()
+    if "perception" in wanted:
+        from targets.bench_perception import run_perception_bench
+
+        results["perception"] = run_perception_bench(mission_path, seed=seed, steps=steps, repeats=3)
     if not wanted & {"loop", "fiducials"}:
         return results
     mission = load_mission(mission_path)

@@ -144,9 +144,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument(
         "--suite",
         action="append",
-        choices=["loop", "fiducials", "sim"],
+        choices=["loop", "fiducials", "sim", "perception"],
         default=None,
-        help="run only this suite (repeatable; default: all)",
+        help="run only this suite (repeatable; default: loop, fiducials, sim; perception takes 2-3 min)",
     )
     bench.set_defaults(func=_cmd_bench)
     return parser

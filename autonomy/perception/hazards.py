@@ -1,0 +1,292 @@
+"""Rocks and craters from depth: depth frame -> points in ``base_link`` -> local 2.5D grid -> hazards.
+
+Pipeline for one ``DepthFrame`` (all vectorised; no per-pixel Python)::
+
+    depth (z along the optical axis, m; NaN = no return)
+      -> points in camera_optical: p = depth * (x/z, y/z, 1) with per-pixel rays built once per camera
+         (undistorted with the camera's distortion model), every ``stride``-th pixel
+      -> base_link: p_base = R_mount p + t_mount; keep ranges in [min_range_m, max_range_m]
+      -> grid over base_link (x forward in [0, length], y in [-width/2, width/2], ``cell_m`` cells):
+         count, mean, min and max height per cell (np.bincount, np.maximum.at / np.minimum.at)
+      -> ground reference: least-squares plane z = a + b x + c y through cell means, refit twice on the
+         cells within ``ground_tolerance_m`` (robust to rocks and craters), so a pitched rover still works
+      -> relative height h = mean - plane; slope (deg) of h's gradient; step = max - min over each 3x3
+         neighbourhood (of per-cell max/min); roughness = per-cell standard deviation
+      -> positive obstacles: max - plane > ``rock_height_m``; negative obstacles: mean - plane <
+         -``crater_depth_m``; connected components (8-neighbour) of at least ``min_obstacle_cells`` cells
+      -> traversability: free / blocked / unknown per cell; unknown counts as blocked.
+
+Grid layout: rows are y (row 0 at y = -width/2), columns are x (column 0 at x = 0); cell (r, c) covers
+x in [c cell, (c + 1) cell), y in [-width/2 + r cell, -width/2 + (r + 1) cell), base_link.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from autonomy.msgs import CameraInfo, DepthFrame, Pose3D
+
+FloatArray = npt.NDArray[np.float64]
+BoolArray = npt.NDArray[np.bool_]
+
+FREE = 0
+BLOCKED = 1
+UNKNOWN = 2
+
+
+@dataclass(frozen=True, slots=True)
+class HazardConfig:
+    """Grid and thresholds (m, deg). ``stride`` samples every n-th pixel in both axes."""
+
+    cell_m: float = 0.05
+    length_m: float = 4.0
+    width_m: float = 4.0
+    min_range_m: float = 0.3
+    max_range_m: float = 4.0
+    stride: int = 2
+    min_points_per_cell: int = 2
+    ground_tolerance_m: float = 0.05
+    rock_height_m: float = 0.10
+    crater_depth_m: float = 0.04
+    max_slope_deg: float = 25.0
+    max_step_m: float = 0.12
+    min_obstacle_cells: int = 3
+
+    def __post_init__(self) -> None:
+        if not (self.cell_m > 0.0 and self.length_m > self.cell_m and self.width_m > self.cell_m):
+            raise ValueError(f"HazardConfig: need 0 < cell_m < length_m, width_m, got {self}")
+        if not 0.0 <= self.min_range_m < self.max_range_m:
+            raise ValueError("HazardConfig: need 0 <= min_range_m < max_range_m")
+        if self.stride < 1 or self.min_points_per_cell < 1 or self.min_obstacle_cells < 1:
+            raise ValueError("HazardConfig: stride, min_points_per_cell and min_obstacle_cells must be >= 1")
+        if not (self.rock_height_m > 0.0 and self.crater_depth_m > 0.0 and self.ground_tolerance_m > 0.0):
+            raise ValueError("HazardConfig: thresholds must be > 0")
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return round(self.width_m / self.cell_m), round(self.length_m / self.cell_m)
+
+
+@dataclass(frozen=True, slots=True)
+class Obstacle:
+    """A positive (rock) or negative (crater) obstacle in base_link: centroid (m), extent (m), peak (m)."""
+
+    kind: str  # "rock" or "crater"
+    x_m: float
+    y_m: float
+    size_m: float  # sqrt of the component's area
+    peak_m: float  # max height above ground (rock) or max depth below it (crater, positive)
+    cells: int
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class HazardPatch:
+    """The local 2.5D patch of one depth frame (grids ``config.shape``, rows y, columns x; NaN = unknown)."""
+
+    stamp_s: float
+    config: HazardConfig
+    count: npt.NDArray[np.int64]
+    mean_z_m: FloatArray
+    min_z_m: FloatArray
+    max_z_m: FloatArray
+    height_m: FloatArray  # mean - ground plane
+    slope_deg: FloatArray
+    step_m: FloatArray
+    roughness_m: FloatArray
+    ground_plane: tuple[float, float, float]  # z = a + b x + c y (base_link)
+    traversability: npt.NDArray[np.uint8]  # FREE / BLOCKED / UNKNOWN
+    obstacles: tuple[Obstacle, ...]
+
+    @property
+    def known(self) -> BoolArray:
+        return np.asarray(self.count >= self.config.min_points_per_cell)
+
+    @property
+    def traversable(self) -> BoolArray:
+        """True only for FREE cells: unknown counts as blocked."""
+        return np.asarray(self.traversability == FREE)
+
+    def cell_centres(self) -> tuple[FloatArray, FloatArray]:
+        """(x, y) of every cell centre (m, base_link), each of ``config.shape``."""
+        ny, nx = self.config.shape
+        c = self.config.cell_m
+        x = (np.arange(nx) + 0.5) * c
+        y = -0.5 * self.config.width_m + (np.arange(ny) + 0.5) * c
+        xx, yy = np.meshgrid(x, y)
+        return xx, yy
+
+
+class DepthProjector:
+    """Depth image -> points in base_link; the per-pixel rays are built once per (CameraInfo, stride)."""
+
+    def __init__(self, info: CameraInfo, stride: int = 1) -> None:
+        if stride < 1:
+            raise ValueError(f"DepthProjector: stride must be >= 1, got {stride}")
+        self._info = info
+        self._stride = stride
+        v, u = np.mgrid[0 : info.height_px : stride, 0 : info.width_px : stride]
+        pix = np.stack([u.ravel(), v.ravel()], axis=-1).astype(np.float64)
+        dist = np.asarray(info.distortion, dtype=np.float64)
+        if np.any(dist != 0.0):
+            norm = cv2.undistortPoints(pix.reshape(-1, 1, 2), info.matrix(), dist).reshape(-1, 2)
+        else:
+            norm = np.column_stack([(pix[:, 0] - info.cx_px) / info.fx_px, (pix[:, 1] - info.cy_px) / info.fy_px])
+        self._rays = np.column_stack([norm, np.ones(norm.shape[0])])  # (n, 3), z = 1
+        self._shape = u.shape
+
+    @property
+    def info(self) -> CameraInfo:
+        return self._info
+
+    def points_in_base(self, depth_m: npt.NDArray[np.float32], mount: Pose3D) -> FloatArray:
+        """(n, 3) points in base_link from valid (finite, > 0) depth pixels."""
+        if depth_m.shape != (self._info.height_px, self._info.width_px):
+            raise ValueError(
+                f"DepthProjector: depth is {depth_m.shape}, camera is {self._info.height_px}x{self._info.width_px}"
+            )
+        z = depth_m[:: self._stride, :: self._stride].reshape(-1).astype(np.float64)
+        ok = np.isfinite(z) & (z > 0.0)
+        pts_cam = self._rays[ok] * z[ok, None]
+        r, t = mount.rotation(), mount.translation()
+        return np.asarray(pts_cam @ r.T + t, dtype=np.float64)
+
+
+def _fit_plane(x: FloatArray, y: FloatArray, z: FloatArray) -> tuple[float, float, float]:
+    a = np.column_stack([np.ones_like(x), x, y])
+    coef, *_ = np.linalg.lstsq(a, z, rcond=None)
+    return float(coef[0]), float(coef[1]), float(coef[2])
+
+
+class HazardDetector:
+    """Builds ``HazardPatch``es from depth frames (see the module docstring)."""
+
+    def __init__(self, config: HazardConfig | None = None) -> None:
+        self._config = config or HazardConfig()
+        self._projector: DepthProjector | None = None
+        ny, nx = self._config.shape
+        self._n = ny * nx
+        self._kernel = np.ones((3, 3), dtype=np.uint8)
+
+    @property
+    def config(self) -> HazardConfig:
+        return self._config
+
+    def detect(self, frame: DepthFrame) -> HazardPatch:
+        cfg = self._config
+        if self._projector is None or self._projector.info != frame.info:
+            self._projector = DepthProjector(frame.info, cfg.stride)
+        pts = self._projector.points_in_base(frame.depth_m, frame.mount)
+        return self.patch_from_points(frame.stamp_s, pts)
+
+    def patch_from_points(self, stamp_s: float, points_base: FloatArray) -> HazardPatch:
+        cfg = self._config
+        ny, nx = cfg.shape
+        p = np.asarray(points_base, dtype=np.float64).reshape(-1, 3)
+        rng = np.hypot(p[:, 0], p[:, 1])
+        col = np.floor(p[:, 0] / cfg.cell_m).astype(np.int64)
+        row = np.floor((p[:, 1] + 0.5 * cfg.width_m) / cfg.cell_m).astype(np.int64)
+        ok = (rng >= cfg.min_range_m) & (rng <= cfg.max_range_m) & (col >= 0) & (col < nx) & (row >= 0) & (row < ny)
+        idx = row[ok] * nx + col[ok]
+        z = p[ok, 2]
+        count = np.bincount(idx, minlength=self._n)
+        zsum = np.bincount(idx, weights=z, minlength=self._n)
+        z2sum = np.bincount(idx, weights=z * z, minlength=self._n)
+        zmax = np.full(self._n, -np.inf)
+        zmin = np.full(self._n, np.inf)
+        np.maximum.at(zmax, idx, z)
+        np.minimum.at(zmin, idx, z)
+        known = count >= cfg.min_points_per_cell
+        safe = np.maximum(count, 1)
+        mean = np.where(known, zsum / safe, np.nan)
+        var = np.where(known, np.maximum(z2sum / safe - (zsum / safe) ** 2, 0.0), np.nan)
+        zmax = np.where(known, zmax, np.nan)
+        zmin = np.where(known, zmin, np.nan)
+
+        xs = np.asarray((np.arange(nx) + 0.5) * cfg.cell_m, dtype=np.float64)
+        ys = np.asarray(-0.5 * cfg.width_m + (np.arange(ny) + 0.5) * cfg.cell_m, dtype=np.float64)
+        cx = np.tile(xs, ny)
+        cy = np.repeat(ys, nx)
+        plane = (0.0, 0.0, 0.0)
+        use = known.copy()
+        for _ in range(3):  # robust ground: refit on cells near the previous plane
+            if int(use.sum()) < 3:
+                break
+            plane = _fit_plane(cx[use], cy[use], mean[use])
+            resid = mean - (plane[0] + plane[1] * cx + plane[2] * cy)
+            use = known & (np.abs(resid) < cfg.ground_tolerance_m)
+        ground = plane[0] + plane[1] * cx + plane[2] * cy
+        height = (mean - ground).reshape(ny, nx)
+        top = (zmax - ground).reshape(ny, nx)
+        bottom = (zmin - ground).reshape(ny, nx)
+        known2 = known.reshape(ny, nx)
+
+        # slope of the relative height (deg), from central differences where both neighbours are known
+        filled = np.where(known2, height, 0.0).astype(np.float32)
+        gx = cv2.Sobel(filled, cv2.CV_32F, 1, 0, ksize=3, scale=1.0 / (8.0 * cfg.cell_m))
+        gy = cv2.Sobel(filled, cv2.CV_32F, 0, 1, ksize=3, scale=1.0 / (8.0 * cfg.cell_m))
+        all_known = cv2.erode(known2.astype(np.uint8), self._kernel, borderType=cv2.BORDER_CONSTANT, borderValue=0)
+        slope = np.degrees(np.arctan(np.hypot(gx, gy))).astype(np.float64)
+        slope = np.where(all_known > 0, slope, np.nan)
+        # step: highest top minus lowest bottom in each 3x3 neighbourhood (known cells only)
+        hi = cv2.dilate(np.where(known2, top, -1e3).astype(np.float32), self._kernel)
+        lo = cv2.erode(np.where(known2, bottom, 1e3).astype(np.float32), self._kernel)
+        step = np.where(known2, (hi - lo).astype(np.float64), np.nan)
+        roughness = np.sqrt(var).reshape(ny, nx)
+
+        rock = known2 & (top > cfg.rock_height_m)
+        crater = known2 & (height < -cfg.crater_depth_m)
+        obstacles: list[Obstacle] = []
+        rock_keep = self._components(rock, "rock", top, xs, ys, obstacles)
+        crater_keep = self._components(crater, "crater", -height, xs, ys, obstacles)
+        trav = np.full((ny, nx), UNKNOWN, dtype=np.uint8)
+        trav[known2] = FREE
+        steep = known2 & ((np.nan_to_num(slope, nan=0.0) > cfg.max_slope_deg) | (np.nan_to_num(step) > cfg.max_step_m))
+        trav[steep | rock_keep | crater_keep] = BLOCKED
+        return HazardPatch(
+            stamp_s=stamp_s,
+            config=cfg,
+            count=count.reshape(ny, nx),
+            mean_z_m=mean.reshape(ny, nx),
+            min_z_m=zmin.reshape(ny, nx),
+            max_z_m=zmax.reshape(ny, nx),
+            height_m=height,
+            slope_deg=slope,
+            step_m=step,
+            roughness_m=roughness,
+            ground_plane=plane,
+            traversability=trav,
+            obstacles=tuple(sorted(obstacles, key=lambda o: (o.kind, o.x_m, o.y_m))),
+        )
+
+    def _components(
+        self, mask: BoolArray, kind: str, peak: FloatArray, xs: FloatArray, ys: FloatArray, out: list[Obstacle]
+    ) -> BoolArray:
+        """Connected components of ``mask`` with at least ``min_obstacle_cells`` cells -> ``out``; kept mask."""
+        n, labels, stats, centroids = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
+        keep_label = np.zeros(n, dtype=bool)
+        c = self._config.cell_m
+        big = np.nonzero(stats[1:, cv2.CC_STAT_AREA] >= self._config.min_obstacle_cells)[0] + 1
+        keep_label[big] = True
+        if big.size:
+            peaks = np.full(n, -np.inf)
+            flat_labels = np.asarray(labels, dtype=np.int64).reshape(-1)
+            np.maximum.at(peaks, flat_labels, np.nan_to_num(peak, nan=-np.inf).reshape(-1))
+            for lab in big.tolist():  # one per obstacle, not per pixel
+                col, row = centroids[lab]
+                area = int(stats[lab, cv2.CC_STAT_AREA])
+                out.append(
+                    Obstacle(
+                        kind,
+                        float(xs[0] + col * c),
+                        float(ys[0] + row * c),
+                        math.sqrt(area) * c,
+                        float(peaks[lab]),
+                        area,
+                    )
+                )
+        return np.asarray(keep_label[labels])

@@ -1,0 +1,122 @@
+"""Hazards from depth (rocks, craters, traversability) and regolith volume, on ray-cast synthetic depth."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from test_fiducials import mount_pose
+
+from autonomy.msgs import CameraInfo, DepthFrame
+from autonomy.perception.hazards import BLOCKED, FREE, UNKNOWN, HazardConfig, HazardDetector
+from autonomy.perception.volume import OrientedBox, volume_above_reference
+
+INFO = CameraInfo(320, 240, 228.5, 228.5, 159.5, 119.5)
+CFG = HazardConfig(stride=1)  # 320x240 here: every pixel (a 640x480 camera would use stride 2)
+MOUNT = mount_pose(0.30, 0.0, 0.60, pitch_down_rad=math.radians(20.0))
+
+
+def _roots(o: np.ndarray, d: np.ndarray, c: np.ndarray, r: float) -> tuple[np.ndarray, np.ndarray]:
+    oc = o - c
+    a = np.sum(d * d, axis=1)
+    b = 2.0 * d @ oc
+    cc = float(oc @ oc) - r * r
+    disc = b * b - 4 * a * cc
+    sq = np.sqrt(np.where(disc >= 0, disc, np.nan))
+    return (-b - sq) / (2 * a), (-b + sq) / (2 * a)
+
+
+def ray_cast_depth(
+    rocks: list[tuple[float, float, float]], craters: list[tuple[float, float, float, float]], noise: float = 0.0
+) -> DepthFrame:
+    """Ground z = 0; rocks (x, y, r) are hemispheres; craters (x, y, radius, depth) spherical bowls."""
+    v, u = np.mgrid[0 : INFO.height_px, 0 : INFO.width_px]
+    rays_cam = np.stack([(u - INFO.cx_px) / INFO.fx_px, (v - INFO.cy_px) / INFO.fy_px, np.ones_like(u, float)], -1)
+    r, o = MOUNT.rotation(), MOUNT.translation()
+    d = rays_cam.reshape(-1, 3) @ r.T  # base_link directions; depth (optical z) = t
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t = np.where(d[:, 2] < -1e-9, -o[2] / d[:, 2], np.inf)
+        for cx, cy, rad, depth in craters:
+            big_r = (rad * rad + depth * depth) / (2 * depth)
+            centre = np.array([cx, cy, big_r - depth])
+            hit = o + t[:, None] * d
+            inside = np.hypot(hit[:, 0] - cx, hit[:, 1] - cy) < rad
+            _, t_far = _roots(o, d, centre, big_r)
+            t = np.where(inside & np.isfinite(t_far), t_far, t)
+        for cx, cy, rad in rocks:
+            t_near, _ = _roots(o, d, np.array([cx, cy, 0.0]), rad)
+            t = np.where(np.isfinite(t_near) & (t_near > 0) & (t_near < t), t_near, t)
+    depth_img = np.where(np.isfinite(t) & (t < 20.0), t, np.nan).reshape(INFO.height_px, INFO.width_px)
+    if noise > 0:
+        depth_img = depth_img + np.random.default_rng(0).normal(0.0, noise, depth_img.shape)
+    return DepthFrame(0.0, "front", depth_img.astype(np.float32), INFO, MOUNT)
+
+
+def test_flat_ground_is_free_and_far_cells_unknown() -> None:
+    patch = HazardDetector(CFG).detect(ray_cast_depth([], []))
+    assert patch.obstacles == ()
+    a, b, c = patch.ground_plane
+    assert abs(a) < 0.01 and abs(b) < 0.01 and abs(c) < 0.01
+    xx, yy = patch.cell_centres()
+    near = (xx > 1.0) & (xx < 2.5) & (np.abs(yy) < 0.3)
+    assert np.all(patch.traversability[near] == FREE)
+    behind = xx < 0.3  # never seen: unknown, and unknown is not traversable
+    assert np.all(patch.traversability[behind] == UNKNOWN)
+    assert not np.any(patch.traversable[behind])
+
+
+@pytest.mark.parametrize("noise", [0.0, 0.005])
+def test_rock_and_crater_found_at_their_positions(noise: float) -> None:
+    frame = ray_cast_depth([(2.0, 0.4, 0.15)], [(2.4, -0.5, 0.22, 0.10)], noise=noise)
+    patch = HazardDetector(CFG).detect(frame)
+    kinds = {o.kind: o for o in patch.obstacles}
+    assert sorted(kinds) == ["crater", "rock"], patch.obstacles
+    rock, crater = kinds["rock"], kinds["crater"]
+    assert math.hypot(rock.x_m - 2.0, rock.y_m - 0.4) < 0.15
+    assert rock.peak_m == pytest.approx(0.15, abs=0.03)
+    assert math.hypot(crater.x_m - 2.4, crater.y_m + 0.5) < 0.25
+    xx, yy = patch.cell_centres()
+    at_rock = np.hypot(xx - 2.0, yy - 0.4) < 0.05
+    assert np.any(patch.traversability[at_rock] == BLOCKED)
+    assert not np.any(patch.traversable[at_rock])
+
+
+def test_hazard_config_checked() -> None:
+    with pytest.raises(ValueError, match="stride"):
+        HazardConfig(stride=0)
+
+
+def test_volume_inside_oriented_box_and_unseen_cells() -> None:
+    cell = 0.02
+    y, x = np.mgrid[0:100, 0:150] * cell  # 3 m x 2 m
+    ground = 0.01 * x
+    berm = ground + np.clip(0.2 - 0.4 * np.abs(x - 1.5), 0.0, None) * (np.abs(y - 1.0) < 0.35)
+    box = OrientedBox(1.5, 1.0, 1.1, 0.9, yaw_rad=0.0)
+    res = volume_above_reference(berm, (0.0, 0.0), (cell, cell), box, ground)
+    expected = 0.5 * 1.0 * 0.2 * 0.7  # triangle cross-section 1 m base x 0.2 m high, 0.7 m long
+    assert res.volume_m3 == pytest.approx(expected, rel=0.05)
+    assert res.unseen_cells == 0
+    holes = berm.copy()
+    holes[40:45, :] = np.nan
+    res2 = volume_above_reference(holes, (0.0, 0.0), (cell, cell), box, ground)
+    assert res2.unseen_cells > 0 and res2.volume_m3 < res.volume_m3
+    rotated = OrientedBox(1.5, 1.0, 0.9, 1.1, yaw_rad=math.pi / 2)
+    res3 = volume_above_reference(berm, (0.0, 0.0), (cell, cell), rotated, ground)
+    assert res3.volume_m3 == pytest.approx(res.volume_m3, rel=1e-9)
+    with pytest.raises(ValueError, match="length and width"):
+        OrientedBox(0.0, 0.0, 0.0, 1.0)
+
+
+def test_perception_bench_hazard_and_volume_suites_report_json() -> None:
+    import json
+
+    from targets.bench_perception import run_perception_bench
+
+    out = run_perception_bench(suites=["hazards", "volume"], hazard_frames=4, volume_trials=2)
+    json.dumps(out)
+    assert out["hazards"]["frames"] == 4
+    assert out["hazards"]["rock_30cm_recall"] == 1.0
+    assert out["volume"]["max_abs_error_pct"] < 5.0
+    with pytest.raises(ValueError, match="unknown suites"):
+        run_perception_bench(suites=["nope"])
