@@ -44,11 +44,19 @@ def build_camera(profile: BoardProfile, clock: Clock, stack: ExitStack) -> Camer
     if cam.calibration is None:
         raise DeviceError(f"{profile.source}: camera.calibration: required for driver {cam.driver!r}")
     c = load_calibration(cam.calibration)
-    info = CameraInfo(cam.width, cam.height, float(c["fx"]), float(c["fy"]), float(c["cx"]), float(c["cy"]),
-                      tuple(float(d) for d in c.get("distortion", (0.0,) * 5)))
+    info = CameraInfo(
+        cam.width,
+        cam.height,
+        float(c["fx"]),
+        float(c["fy"]),
+        float(c["cx"]),
+        float(c["cy"]),
+        tuple(float(d) for d in c.get("distortion", (0.0,) * 5)),
+    )
     if (c["width"], c["height"]) != (cam.width, cam.height):
-        raise DeviceError(f"{cam.calibration}: calibrated for {c['width']}x{c['height']}, board uses "
-                          f"{cam.width}x{cam.height}")
+        raise DeviceError(
+            f"{cam.calibration}: calibrated for {c['width']}x{c['height']}, board uses {cam.width}x{cam.height}"
+        )
     mount = Pose3D(**{k: float(v) for k, v in c["mount"].items()})
     if cam.driver == "v4l2":
         source, backend = cam.device, "v4l2"
@@ -75,8 +83,14 @@ def build_board_io(profile: BoardProfile, rover_id: str, clock: Clock, stack: Ex
         raise DeviceError(f"{profile.source}: mcu.driver {profile.mcu.driver!r}: `rover run` needs 'serial'")
     from hw.drivers.mcu_link import McuLink
 
-    link = McuLink.open(profile.mcu.port, profile.mcu.baud, clock, wheel_radius_m=profile.wheel_radius_m,
-                        track_width_m=profile.track_width_m, counts_per_rad=profile.mcu.counts_per_rad)
+    link = McuLink.open(
+        profile.mcu.port,
+        profile.mcu.baud,
+        clock,
+        wheel_radius_m=profile.wheel_radius_m,
+        track_width_m=profile.track_width_m,
+        counts_per_rad=profile.mcu.counts_per_rad,
+    )
     stack.callback(link.close)
     link.wait_ready(2.0)
     imu = build_imu(profile, clock)

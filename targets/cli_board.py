@@ -80,10 +80,18 @@ def _cmd_deploy(args: argparse.Namespace) -> int:
         return EXIT_BAD_INPUT
     with tempfile.TemporaryDirectory(prefix="regolith-dist-") as tmp:
         try:
-            steps = deploy_plan(args.board, args.host, args.mission, Path(tmp), remote_dir=args.remote_dir,
-                                port=args.ssh_port, identity=Path(args.identity) if args.identity else None,
-                                install_deps=not args.no_deps, init=args.init,
-                                known_hosts=Path(args.known_hosts) if args.known_hosts else None)
+            steps = deploy_plan(
+                args.board,
+                args.host,
+                args.mission,
+                Path(tmp),
+                remote_dir=args.remote_dir,
+                port=args.ssh_port,
+                identity=Path(args.identity) if args.identity else None,
+                install_deps=not args.no_deps,
+                init=args.init,
+                known_hosts=Path(args.known_hosts) if args.known_hosts else None,
+            )
             if args.dry_run:
                 _show(steps)
                 return EXIT_OK
@@ -98,24 +106,33 @@ def _cmd_deploy(args: argparse.Namespace) -> int:
 def register(subparsers: Any) -> None:
     """Add ``run``, ``flash`` and ``deploy`` to the ``rover`` sub-command parsers."""
     boards = ", ".join(board_names())
-    p_run = subparsers.add_parser("run", help="run the real stack on a board", description=_cmd_run.__doc__
-                                  or "Run the real stack on a board (drivers from the board profile).")
+    p_run = subparsers.add_parser(
+        "run",
+        help="run the real stack on a board",
+        description=_cmd_run.__doc__ or "Run the real stack on a board (drivers from the board profile).",
+    )
     p_run.add_argument("--board", required=True, help=f"board profile name or .toml path ({boards})")
     p_run.add_argument("--mission", default=DEFAULT_MISSION, help="mission file (default %(default)s)")
     p_run.add_argument("--max-steps", type=int, default=None, help="stop after N control ticks")
     p_run.set_defaults(func=_cmd_run)
 
-    p_flash = subparsers.add_parser("flash", help="flash the MCU firmware (mpy-cross + mpremote)",
-                                    description="Compile targets/mcu with mpy-cross, copy it with mpremote, reset.")
+    p_flash = subparsers.add_parser(
+        "flash",
+        help="flash the MCU firmware (mpy-cross + mpremote)",
+        description="Compile targets/mcu with mpy-cross, copy it with mpremote, reset.",
+    )
     p_flash.add_argument("target", choices=["mcu"], help="what to flash")
     p_flash.add_argument("--port", required=True, help="serial port of the MCU, e.g. /dev/ttyACM0")
     p_flash.add_argument("--build-dir", default=None, help="keep the compiled image here")
     p_flash.add_argument("--dry-run", action="store_true", help="print every step, run nothing")
     p_flash.set_defaults(func=_cmd_flash)
 
-    p_dep = subparsers.add_parser("deploy", help="build, copy over SSH, install and start the stack on a board",
-                                  description="Build a wheel, copy it over SSH, install it into a venv on the "
-                                  "board with a systemd user unit, and start it.")
+    p_dep = subparsers.add_parser(
+        "deploy",
+        help="build, copy over SSH, install and start the stack on a board",
+        description="Build a wheel, copy it over SSH, install it into a venv on the "
+        "board with a systemd user unit, and start it.",
+    )
     p_dep.add_argument("--board", required=True, help=f"board profile ({boards})")
     p_dep.add_argument("--host", required=True, help="user@host of the board")
     p_dep.add_argument("--ssh-port", type=int, default=22, help="SSH port (default %(default)s)")
@@ -123,8 +140,12 @@ def register(subparsers: Any) -> None:
     p_dep.add_argument("--mission", default=DEFAULT_MISSION, help="mission file to install (default %(default)s)")
     p_dep.add_argument("--remote-dir", default="regolith", help="install folder on the board (default ~/%(default)s)")
     p_dep.add_argument("--no-deps", action="store_true", help="install only the wheel (the board has the deps)")
-    p_dep.add_argument("--init", choices=["systemd", "none"], default="systemd",
-                       help="systemd: enable and start a user unit (default); none: install the unit file only")
+    p_dep.add_argument(
+        "--init",
+        choices=["systemd", "none"],
+        default="systemd",
+        help="systemd: enable and start a user unit (default); none: install the unit file only",
+    )
     p_dep.add_argument("--known-hosts", default=None, help="known_hosts file to use (accept-new)")
     p_dep.add_argument("--dry-run", action="store_true", help="print every step, run nothing")
     p_dep.set_defaults(func=_cmd_deploy)

@@ -78,9 +78,20 @@ WantedBy=default.target
 """
 
 
-def deploy_plan(board: str, host: str, mission: str, dist_dir: Path, remote_dir: str = "regolith",
-                port: int = 22, identity: Path | None = None, version: str = "0.1.0", *, install_deps: bool = True,
-                init: str = "systemd", known_hosts: Path | None = None) -> list[Step]:
+def deploy_plan(
+    board: str,
+    host: str,
+    mission: str,
+    dist_dir: Path,
+    remote_dir: str = "regolith",
+    port: int = 22,
+    identity: Path | None = None,
+    version: str = "0.1.0",
+    *,
+    install_deps: bool = True,
+    init: str = "systemd",
+    known_hosts: Path | None = None,
+) -> list[Step]:
     """Steps to build, copy, install and start the stack on ``host`` (``user@host``). ``remote_dir`` is relative
     to the remote home unless absolute. ``init="systemd"`` enables and starts a systemd user unit;
     ``init="none"`` installs the unit file but leaves starting it to the caller (hosts without systemd)."""
@@ -102,24 +113,40 @@ def deploy_plan(board: str, host: str, mission: str, dist_dir: Path, remote_dir:
     unit = UNIT.format(board=board, venv=f"{unit_dir}/venv", mission=f"{unit_dir}/{Path(mission).name}")
     deps = "" if install_deps else " --no-index --no-deps"
     steps = [
-        Step("build the wheel", (sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(dist_dir),
-                                 str(ROOT))),
+        Step(
+            "build the wheel", (sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(dist_dir), str(ROOT))
+        ),
         Step("check the host answers over SSH", (*ssh, host, "true")),
         Step("make the remote folder", (*ssh, host, f"mkdir -p {rdir}")),
-        Step("copy the wheel and the mission", (*scp, str(dist_dir / wheel), str(ROOT / mission),
-                                                f"{host}:{remote_dir}/")),
+        Step(
+            "copy the wheel and the mission",
+            (*scp, str(dist_dir / wheel), str(ROOT / mission), f"{host}:{remote_dir}/"),
+        ),
         Step("create the venv on the board", (*ssh, host, f"python3 -m venv --system-site-packages {venv}")),
-        Step("install the stack into the venv", (*ssh, host, f"{venv}/bin/pip install -q --force-reinstall{deps} "
-                                                             f"{rdir}/{wheel}")),
+        Step(
+            "install the stack into the venv",
+            (*ssh, host, f"{venv}/bin/pip install -q --force-reinstall{deps} {rdir}/{wheel}"),
+        ),
         Step("check the installed stack imports", (*ssh, host, f"{venv}/bin/python -c 'import targets.cli_board'")),
-        Step("install the systemd user unit", (*ssh, host, f"mkdir -p {rdir}/systemd .config/systemd/user && "
-                                               f"cat > {rdir}/systemd/regolith.service && "
-                                               f"cp {rdir}/systemd/regolith.service .config/systemd/user/"),
-             stdin=unit),
+        Step(
+            "install the systemd user unit",
+            (
+                *ssh,
+                host,
+                f"mkdir -p {rdir}/systemd .config/systemd/user && "
+                f"cat > {rdir}/systemd/regolith.service && "
+                f"cp {rdir}/systemd/regolith.service .config/systemd/user/",
+            ),
+            stdin=unit,
+        ),
     ]
     if init == "systemd":
-        steps.append(Step("start the stack", (*ssh, host, "systemctl --user daemon-reload && "
-                                              "systemctl --user enable --now regolith.service")))
+        steps.append(
+            Step(
+                "start the stack",
+                (*ssh, host, "systemctl --user daemon-reload && systemctl --user enable --now regolith.service"),
+            )
+        )
     return steps
 
 

@@ -146,10 +146,17 @@ def attach_hil(rover: Any, counts_per_rad: float = 95.5) -> HilRig:
     encs = tuple(motors.Quadrature(_Pin(), _Pin()) for _ in range(4))
     tool = tool_mod.ToolActuator(motors.Motor(_Pwm(), _Pin()), _Adc(32768), _Adc(0))
     master, slave = os.openpty()
-    fw = app.Firmware(SimTicks(clock), PtyUart(master), _NoWdt(), left, right, encs, tool,
-                      estop_mod.EstopInput(_Pin(0), 1))
-    link = McuLink.open(os.ttyname(slave), 1_000_000, clock, wheel_radius_m=base.drive.wheel_radius_m,
-                        track_width_m=base.drive.track_width_m, counts_per_rad=counts_per_rad)
+    fw = app.Firmware(
+        SimTicks(clock), PtyUart(master), _NoWdt(), left, right, encs, tool, estop_mod.EstopInput(_Pin(0), 1)
+    )
+    link = McuLink.open(
+        os.ttyname(slave),
+        1_000_000,
+        clock,
+        wheel_radius_m=base.drive.wheel_radius_m,
+        track_width_m=base.drive.track_width_m,
+        counts_per_rad=counts_per_rad,
+    )
     io = replace(base, drive=link.drive)
     rig = HilRig(fw, link, lp, ld, rp, rd, app.MAX_WHEEL_MRADPS / 1000.0, (master, slave), io)
     period_s = app.LOOP_MS / 1000.0
