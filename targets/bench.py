@@ -51,11 +51,11 @@ def _time_per_frame_ms(
 
 def bench_fiducials(frames: Sequence[CameraFrame], tag_sizes: dict[int, float], repeats: int = 3) -> dict[str, Any]:
     """The project's detector against OpenCV's full-frame ArucoDetector (defaults) and pupil-apriltags."""
-    from autonomy.perception.fiducials import FiducialDetector
+    from autonomy.runtime.pipeline import rover_fiducial_detector
 
     if not frames:
         return {"error": "no camera frames captured"}
-    ours = FiducialDetector(frames[0].info, tag_sizes)
+    ours = rover_fiducial_detector(frames[0].info, tag_sizes)
     dictionary = cv2.aruco.getPredefinedDictionary(cv2.aruco.DICT_APRILTAG_36h11)
     default = cv2.aruco.ArucoDetector(dictionary, cv2.aruco.DetectorParameters())
 
