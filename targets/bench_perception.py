@@ -133,7 +133,7 @@ def _fiducial_suite(frames: Sequence[CameraFrame], sizes: dict[int, float], repe
         return lambda f: _obs(d.detect(f))
 
     candidates: dict[str, Callable[[], Callable[[CameraFrame], list[tuple[int, float]]]]] = {
-        "regolith FiducialDetector, pipeline defaults": plain,
+        "regolith FiducialDetector, constructor defaults (3 threshold passes)": plain,
         "regolith FiducialDetector, 1 threshold pass (23 px), ambiguous kept": one_pass,
         "regolith TrackingFiducialDetector (full frame every 5), ambiguous kept": tracking,
         "OpenCV ArucoDetector, defaults (detection only)": aruco_default,
