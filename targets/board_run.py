@@ -11,7 +11,7 @@ from contextlib import ExitStack
 from autonomy.mission.mission_file import Mission
 from autonomy.msgs import CameraInfo, Pose3D
 from autonomy.runtime.loop import LoopResult, RoverLoop
-from autonomy.runtime.pipeline import Pipeline, PipelineConfig, RoverGeometry
+from autonomy.runtime.pipeline import Pipeline, RoverGeometry, mission_pipeline_config
 from autonomy.runtime.profiler import StageProfiler
 from hw.interfaces import Camera, Clock, DeviceError, Imu
 from hw.rover_io import RoverIO
@@ -111,15 +111,7 @@ def run_on_board(
     clk: Clock = clock if clock is not None else WallClock()
     with ExitStack() as stack:
         io = io_factory(profile, spec.rover_id, clk, stack)
-        config = PipelineConfig(
-            rover_id=spec.rover_id,
-            geometry=RoverGeometry(io.drive.wheel_radius_m, io.drive.track_width_m),
-            start=spec.start,
-            landmarks=mission.site.beacons,
-            waypoints=mission.waypoints,
-            max_speed_mps=mission.limits.max_speed_mps,
-            max_yaw_rate_radps=mission.limits.max_yaw_rate_radps,
-        )
+        config = mission_pipeline_config(mission, spec, RoverGeometry(io.drive.wheel_radius_m, io.drive.track_width_m))
         pipeline = Pipeline(config, StageProfiler(time.perf_counter))
         loop = RoverLoop(io, clk, pipeline, profile.control_hz, mission.limits.time_s, max_steps=max_steps)
         return loop.run()

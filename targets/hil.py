@@ -185,7 +185,7 @@ def run_mission_hil(mission: Any, seed: int, max_steps: int | None = None) -> tu
     import time
 
     from autonomy.runtime.loop import RoverLoop
-    from autonomy.runtime.pipeline import Pipeline, PipelineConfig, RoverGeometry
+    from autonomy.runtime.pipeline import Pipeline, RoverGeometry, mission_pipeline_config
     from autonomy.runtime.profiler import StageProfiler
     from sim.world import World
 
@@ -197,14 +197,8 @@ def run_mission_hil(mission: Any, seed: int, max_steps: int | None = None) -> tu
         rig = attach_hil(rover)
         try:
             io = rig.io
-            config = PipelineConfig(
-                rover_id=spec.rover_id,
-                geometry=RoverGeometry(io.drive.wheel_radius_m, io.drive.track_width_m),
-                start=spec.start,
-                landmarks=mission.site.beacons,
-                waypoints=mission.waypoints,
-                max_speed_mps=mission.limits.max_speed_mps,
-                max_yaw_rate_radps=mission.limits.max_yaw_rate_radps,
+            config = mission_pipeline_config(
+                mission, spec, RoverGeometry(io.drive.wheel_radius_m, io.drive.track_width_m)
             )
             pipeline = Pipeline(config, StageProfiler(time.perf_counter))
             loop = RoverLoop(io, world.clock, pipeline, 20.0, mission.limits.time_s, max_steps=max_steps)

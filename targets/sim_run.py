@@ -21,7 +21,7 @@ from autonomy.mission.mission_file import Mission
 from autonomy.msgs import CameraFrame, Commands, FiducialObservation, SensorFrame
 from autonomy.runtime.loop import LoopResult, RoverLoop
 from autonomy.runtime.metrics import absolute_trajectory_error, position_nees
-from autonomy.runtime.pipeline import Pipeline, PipelineConfig, RoverGeometry
+from autonomy.runtime.pipeline import Pipeline, RoverGeometry, mission_pipeline_config
 from autonomy.runtime.profiler import StageProfiler
 from hw.interfaces import Clock
 from targets.run_folder import RunTrace, plot_paths, write_camera_snapshot, write_mcap, write_report_html
@@ -85,15 +85,7 @@ def run_mission_in_sim(
         judge = RunJudge(world)  # the before-scan, contacts and paths, as the competition judges
         io = rover.io()
         profiler = StageProfiler(time.perf_counter)
-        config = PipelineConfig(
-            rover_id=spec.rover_id,
-            geometry=RoverGeometry(io.drive.wheel_radius_m, io.drive.track_width_m),
-            start=spec.start,
-            landmarks=mission.site.beacons,
-            waypoints=mission.waypoints,
-            max_speed_mps=mission.limits.max_speed_mps,
-            max_yaw_rate_radps=mission.limits.max_yaw_rate_radps,
-        )
+        config = mission_pipeline_config(mission, spec, RoverGeometry(io.drive.wheel_radius_m, io.drive.track_width_m))
         pipeline = Pipeline(config, profiler)
         trace = RunTrace(spec.rover_id)
         reached: dict[int, float] = {}

@@ -98,9 +98,16 @@ def test_flash_missing_port_is_a_clear_error(capsys: pytest.CaptureFixture[str])
 def test_deploy_dry_run_shows_build_copy_install_start(capsys: pytest.CaptureFixture[str]) -> None:
     assert rover(["deploy", "--board", "rpi4", "--host", "pi@rover1", "--dry-run"]) == 0
     out = capsys.readouterr().out
-    for expected in ("pip wheel --no-deps", "ssh -p 22 -o BatchMode=yes", "scp -P 22", "python3 -m venv",
-                     "bin/pip install", "regolith.service", "ExecStart=%h/regolith/venv/bin/rover run --board rpi4",
-                     "systemctl --user enable --now regolith.service"):
+    for expected in (
+        "pip wheel --no-deps",
+        "ssh -p 22 -o BatchMode=yes",
+        "scp -P 22",
+        "python3 -m venv",
+        "bin/pip install",
+        "regolith.service",
+        "ExecStart=%h/regolith/venv/bin/rover run --board rpi4",
+        "systemctl --user enable --now regolith.service",
+    ):
         assert expected in out, out
 
 

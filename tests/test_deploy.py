@@ -72,8 +72,26 @@ def sshd(tmp_path: Path) -> Iterator[tuple[str, int, Path, Path]]:
 def test_deploy_installs_the_stack_over_real_ssh(sshd: tuple[str, int, Path, Path], tmp_path: Path) -> None:
     host, port, key, known = sshd
     board_dir = tmp_path / "board"
-    rc = rover(["deploy", "--board", "rpi4", "--host", host, "--ssh-port", str(port), "--identity", str(key),
-                "--known-hosts", str(known), "--remote-dir", str(board_dir), "--no-deps", "--init", "none"])
+    rc = rover(
+        [
+            "deploy",
+            "--board",
+            "rpi4",
+            "--host",
+            host,
+            "--ssh-port",
+            str(port),
+            "--identity",
+            str(key),
+            "--known-hosts",
+            str(known),
+            "--remote-dir",
+            str(board_dir),
+            "--no-deps",
+            "--init",
+            "none",
+        ]
+    )
     assert rc == 0
     venv_python = board_dir / "venv" / "bin" / "python"
     assert (board_dir / "regolith-0.1.0-py3-none-any.whl").is_file()
@@ -90,8 +108,23 @@ def test_deploy_to_a_host_that_does_not_answer_fails_clearly(
     sshd: tuple[str, int, Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     _, _, key, known = sshd
-    rc = rover(["deploy", "--board", "rpi4", "--host", "nobody@127.0.0.1", "--ssh-port", str(_free_port()),
-                "--identity", str(key), "--known-hosts", str(known), "--remote-dir", str(tmp_path / "b")])
+    rc = rover(
+        [
+            "deploy",
+            "--board",
+            "rpi4",
+            "--host",
+            "nobody@127.0.0.1",
+            "--ssh-port",
+            str(_free_port()),
+            "--identity",
+            str(key),
+            "--known-hosts",
+            str(known),
+            "--remote-dir",
+            str(tmp_path / "b"),
+        ]
+    )
     assert rc == 1
     err = capsys.readouterr().err
     assert "step 2 (check the host answers over SSH) failed" in err

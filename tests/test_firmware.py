@@ -18,8 +18,18 @@ FW_PATHS = [
     ROOT / "tests" / "firmware",
     ROOT / "tests" / "firmware" / "stubs",
 ]
-FW_MODULES = ["app", "protocol", "cases", "drivers", "drivers.motors", "drivers.tool", "drivers.estop", "machine",
-              "micropython", "main"]
+FW_MODULES = [
+    "app",
+    "protocol",
+    "cases",
+    "drivers",
+    "drivers.motors",
+    "drivers.tool",
+    "drivers.estop",
+    "machine",
+    "micropython",
+    "main",
+]
 
 
 @pytest.fixture(scope="module")

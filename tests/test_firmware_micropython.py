@@ -36,9 +36,22 @@ def mp_results() -> dict[str, tuple[bool, str]]:
     if not (HOST / "node_modules" / "@micropython" / "micropython-webassembly-pyscript").is_dir():
         pytest.skip("MicroPython WebAssembly port not installed: run `npm ci --prefix targets/mcu/host`")
     proc = subprocess.run(
-        [node, str(HOST / "run_micropython.mjs"), "--dir", str(ROOT / "targets" / "mcu"), "--dir",
-         str(ROOT / "hw" / "link"), "--dir", str(ROOT / "tests" / "firmware"), "-c", RUNNER],
-        capture_output=True, text=True, timeout=120, check=False,
+        [
+            node,
+            str(HOST / "run_micropython.mjs"),
+            "--dir",
+            str(ROOT / "targets" / "mcu"),
+            "--dir",
+            str(ROOT / "hw" / "link"),
+            "--dir",
+            str(ROOT / "tests" / "firmware"),
+            "-c",
+            RUNNER,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
@@ -81,9 +94,22 @@ def test_compiled_image_passes_the_cases_under_micropython(tmp_path: Path) -> No
     mpy_cross_compile(firmware_sources(), image)
     code = RUNNER + "print('FROM ' + app.__file__)\n"
     code = "import app\n" + code
-    proc = subprocess.run([node, str(HOST / "run_micropython.mjs"), "--dir", str(image), "--dir",
-                           str(ROOT / "tests" / "firmware"), "-c", code],
-                          capture_output=True, text=True, timeout=120, check=False)
+    proc = subprocess.run(
+        [
+            node,
+            str(HOST / "run_micropython.mjs"),
+            "--dir",
+            str(image),
+            "--dir",
+            str(ROOT / "tests" / "firmware"),
+            "-c",
+            code,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "FROM /fw/app.mpy" in proc.stdout
     results = [json.loads(line[7:]) for line in proc.stdout.splitlines() if line.startswith("RESULT ")]

@@ -15,6 +15,7 @@ import pytest
 from autonomy.msgs import DriveCommand, ToolCommand
 from hw.drivers.mcu_link import McuLink
 from hw.interfaces import DeviceError, DriveBase, Estop, Tool, WheelEncoders
+from targets.hil import PtyUart
 
 serial = pytest.importorskip("serial", reason="pyserial not installed")
 
@@ -35,32 +36,6 @@ def cases() -> Iterator[ModuleType]:
             sys.modules.pop(name, None)
 
 
-class PtyUart:
-    """The MCU's UART as the master end of a pseudo-terminal (machine.UART's any/readinto/write)."""
-
-    def __init__(self, fd: int) -> None:
-        self.fd = fd
-        os.set_blocking(fd, False)
-        self.pending = b""
-
-    def any(self) -> int:
-        if not self.pending:
-            try:
-                self.pending = os.read(self.fd, 4096)
-            except BlockingIOError:
-                self.pending = b""
-        return len(self.pending)
-
-    def readinto(self, buf: bytearray) -> int | None:
-        n = min(len(buf), len(self.pending))
-        buf[:n] = self.pending[:n]
-        self.pending = self.pending[n:]
-        return n or None
-
-    def write(self, data: bytes) -> int:
-        return os.write(self.fd, bytes(data))
-
-
 class StepClock:
     """Host clock tied to the firmware's fake ticks: both sides see the same time."""
 
@@ -79,8 +54,9 @@ def rig(cases: ModuleType) -> Iterator[tuple[object, McuLink]]:
     master, slave = os.openpty()
     r = cases.Rig(start_ms=1000)
     r.fw.uart = PtyUart(master)
-    link = McuLink.open(os.ttyname(slave), 1_000_000, StepClock(r.clock), wheel_radius_m=0.1, track_width_m=0.5,
-                        counts_per_rad=100.0)
+    link = McuLink.open(
+        os.ttyname(slave), 1_000_000, StepClock(r.clock), wheel_radius_m=0.1, track_width_m=0.5, counts_per_rad=100.0
+    )
     try:
         yield r, link
     finally:
@@ -99,8 +75,14 @@ def run(r: object, link: McuLink, ms: int, cmd: DriveCommand | None = None) -> N
 
 def test_missing_port_fails_loudly_naming_it() -> None:
     with pytest.raises(DeviceError, match="/dev/ttyREGOLITH-missing"):
-        McuLink.open("/dev/ttyREGOLITH-missing", 115200, StepClock(None), wheel_radius_m=0.1, track_width_m=0.5,
-                     counts_per_rad=100.0)
+        McuLink.open(
+            "/dev/ttyREGOLITH-missing",
+            115200,
+            StepClock(None),
+            wheel_radius_m=0.1,
+            track_width_m=0.5,
+            counts_per_rad=100.0,
+        )
 
 
 def test_ports_satisfy_the_interfaces(rig: tuple[object, McuLink]) -> None:

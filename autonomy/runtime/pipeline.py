@@ -21,6 +21,7 @@ import numpy as np
 
 from autonomy.estimation.ekf import EkfParams, PoseEkf
 from autonomy.estimation.odometry import WheelImuOdometry
+from autonomy.mission.mission_file import Mission, RoverSpec
 from autonomy.msgs import (
     CameraInfo,
     Commands,
@@ -84,6 +85,19 @@ class TickReport:
     navigation: NavigationStatus | None
     status: RunStatus
     stop_reason: str
+
+
+def mission_pipeline_config(mission: Mission, rover: RoverSpec, geometry: RoverGeometry) -> PipelineConfig:
+    """The pipeline configuration of one rover of ``mission``: start, surveyed beacons, waypoints, limits."""
+    return PipelineConfig(
+        rover_id=rover.rover_id,
+        geometry=geometry,
+        start=rover.start,
+        landmarks=mission.site.beacons,
+        waypoints=mission.waypoints,
+        max_speed_mps=mission.limits.max_speed_mps,
+        max_yaw_rate_radps=mission.limits.max_yaw_rate_radps,
+    )
 
 
 def rover_fiducial_detector(info: CameraInfo, tag_sizes_m: dict[int, float]) -> FiducialDetector:

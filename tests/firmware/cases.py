@@ -127,8 +127,9 @@ class Rig:
         self.tool_load = FakeADC(0)
         self.tool = ToolActuator(Motor(self.tool_pwm, FakePin()), self.tool_pos, self.tool_load)
         self.button = FakePin(0)
-        self.fw = app.Firmware(self.clock, self.uart, self.wdt, motors[0:2], motors[2:4], self.encs, self.tool,
-                               EstopInput(self.button, 1))
+        self.fw = app.Firmware(
+            self.clock, self.uart, self.wdt, motors[0:2], motors[2:4], self.encs, self.tool, EstopInput(self.button, 1)
+        )
         self.host = p.FrameEncoder()
         self.parser = p.FrameParser()
 
