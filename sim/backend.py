@@ -683,8 +683,8 @@ class _CameraRig:
         return _Render(stamp_s, image, depth)
 
 
-class SimCamera:
-    """RGB camera: a ``CameraFrame`` when one is due at ``camera_rate_hz`` (first read always), else None."""
+class _RigPort:
+    """A port fed by the camera rig's shared render: each render is delivered once."""
 
     def __init__(self, rig: _CameraRig) -> None:
         self._rig = rig
@@ -693,27 +693,29 @@ class SimCamera:
         self.mount = rig.mount
         self._delivered_s: float | None = None
 
-    def read(self) -> CameraFrame | None:
+    def _new_render(self) -> _Render | None:
         render = self._rig.poll()
         if render is None or render.stamp_s == self._delivered_s:
             return None
         self._delivered_s = render.stamp_s
+        return render
+
+
+class SimCamera(_RigPort):
+    """RGB camera: a ``CameraFrame`` when one is due at ``camera_rate_hz`` (first read always), else None."""
+
+    def read(self) -> CameraFrame | None:
+        render = self._new_render()
+        if render is None:
+            return None
         return CameraFrame(render.stamp_s, self.camera_id, render.bgr.copy(), self.info, self.mount)
 
 
-class SimDepthSensor:
+class SimDepthSensor(_RigPort):
     """Depth (m along the optical axis, NaN past ``camera_far_m`` or on sky) from the camera's own render."""
 
-    def __init__(self, rig: _CameraRig) -> None:
-        self._rig = rig
-        self.camera_id = rig.camera_id
-        self.info = rig.info
-        self.mount = rig.mount
-        self._delivered_s: float | None = None
-
     def read(self) -> DepthFrame | None:
-        render = self._rig.poll()
-        if render is None or render.stamp_s == self._delivered_s:
+        render = self._new_render()
+        if render is None:
             return None
-        self._delivered_s = render.stamp_s
         return DepthFrame(render.stamp_s, self.camera_id, render.depth_m.copy(), self.info, self.mount)
