@@ -4,44 +4,20 @@
 from __future__ import annotations
 
 import importlib
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 
 import pytest
+from conftest import firmware_cases
 
 ROOT = Path(__file__).resolve().parents[1]
-FW_PATHS = [
-    ROOT / "targets" / "mcu",
-    ROOT / "hw" / "link",
-    ROOT / "tests" / "firmware",
-    ROOT / "tests" / "firmware" / "stubs",
-]
-FW_MODULES = [
-    "app",
-    "protocol",
-    "cases",
-    "drivers",
-    "drivers.motors",
-    "drivers.tool",
-    "drivers.estop",
-    "machine",
-    "micropython",
-    "main",
-]
 
 
 @pytest.fixture(scope="module")
 def cases() -> Iterator[ModuleType]:
-    saved = list(sys.path)
-    sys.path[:0] = [str(p) for p in FW_PATHS]
-    try:
-        yield importlib.import_module("cases")
-    finally:
-        sys.path[:] = saved
-        for name in FW_MODULES:
-            sys.modules.pop(name, None)
+    with firmware_cases(with_stubs=True) as module:
+        yield module
 
 
 def _case_names() -> list[str]:

@@ -3,14 +3,13 @@ host, over a real pseudo-terminal (os.openpty): host link, protocol and firmware
 
 from __future__ import annotations
 
-import importlib
 import os
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 
 import pytest
+from conftest import firmware_cases
 
 from autonomy.msgs import DriveCommand, ToolCommand
 from hw.drivers.mcu_link import McuLink
@@ -20,20 +19,12 @@ from targets.hil import PtyUart
 serial = pytest.importorskip("serial", reason="pyserial not installed")
 
 ROOT = Path(__file__).resolve().parents[1]
-FW_PATHS = [ROOT / "targets" / "mcu", ROOT / "hw" / "link", ROOT / "tests" / "firmware"]
-FW_MODULES = ["app", "protocol", "cases", "drivers", "drivers.motors", "drivers.tool", "drivers.estop"]
 
 
 @pytest.fixture(scope="module")
 def cases() -> Iterator[ModuleType]:
-    saved = list(sys.path)
-    sys.path[:0] = [str(p) for p in FW_PATHS]
-    try:
-        yield importlib.import_module("cases")
-    finally:
-        sys.path[:] = saved
-        for name in FW_MODULES:
-            sys.modules.pop(name, None)
+    with firmware_cases(with_stubs=False) as module:
+        yield module
 
 
 class StepClock:
