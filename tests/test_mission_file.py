@@ -105,3 +105,36 @@ def test_missing_and_empty_files(tmp_path: Path) -> None:
     empty.write_text("")
     with pytest.raises(MissionError, match="empty mission file"):
         load_mission(empty)
+
+
+def test_fault_schedule_parses_typed_specs() -> None:
+    text = GOOD + (
+        "faults:\n"
+        "  - {kind: imu_bias_step, start_s: 30, gyro_bias_radps: [0, 0, 0.01]}\n"
+        "  - {kind: sensor_dropout, sensor: camera, start_s: 10, end_s: 15}\n"
+        "  - {kind: low_friction_patch, box_m: [2, -1, 4, 1], friction: 0.1}\n"
+    )
+    faults = parse_mission(text, "f.yaml").faults
+    assert [f.kind for f in faults] == ["imu_bias_step", "sensor_dropout", "low_friction_patch"]
+    assert faults[0].gyro_bias_radps == (0.0, 0.0, 0.01) and math.isinf(faults[0].end_s)
+    assert (faults[1].sensor, faults[1].start_s, faults[1].end_s) == ("camera", 10.0, 15.0)
+    assert faults[2].box_m == (2.0, -1.0, 4.0, 1.0) and faults[2].friction == 0.1
+
+
+def test_fault_schedule_errors_name_line_and_field() -> None:
+    lines = GOOD.count("\n")
+    text = GOOD + (
+        "faults:\n"
+        "  - {kind: sensor_dropout, sensor: lidar, start_s: 10, end_s: 5}\n"
+        "  - {kind: command_delay}\n"
+        "  - {kind: encoder_loss, friction: 0.2}\n"
+        "  - {kind: warp}\n"
+        "  - {kind: command_loss, rover: nobody}\n"
+    )
+    probs = _problems(text)
+    assert f"m.yaml:{lines + 2}: faults[0].end_s: must be after start_s (10), got 5" in probs
+    assert any(p.startswith(f"m.yaml:{lines + 2}: faults[0].sensor: unknown sensor 'lidar'") for p in probs)
+    assert f"m.yaml:{lines + 3}: faults[1].delay_s: missing (required by command_delay faults)" in probs
+    assert any(p.startswith(f"m.yaml:{lines + 4}: faults[2].friction: not used by encoder_loss") for p in probs)
+    assert any(p.startswith(f"m.yaml:{lines + 5}: faults[3].kind: unknown fault kind 'warp'") for p in probs)
+    assert f"m.yaml:{lines + 6}: faults[4].rover: no rover 'nobody' in this mission" in probs

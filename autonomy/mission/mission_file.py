@@ -23,6 +23,10 @@ Layout of a mission file::
     limits:
       time_s: 300
       max_speed_mps: 0.35
+    faults:                         # optional: scheduled fault injection (simulation only)
+      - {kind: imu_bias_step, start_s: 30, gyro_bias_radps: [0, 0, 0.01]}
+      - {kind: sensor_dropout, sensor: camera, start_s: 10, end_s: 15}
+      - {kind: low_friction_patch, box_m: [2, -1, 4, 1], friction: 0.1}
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TypeVar
 
@@ -81,6 +85,54 @@ class Limits:
     max_yaw_rate_radps: float
 
 
+FAULT_KINDS = (
+    "sensor_dropout",
+    "frozen_frame",
+    "imu_bias_step",
+    "encoder_loss",
+    "low_friction_patch",
+    "actuator_stall",
+    "command_delay",
+    "command_loss",
+)
+FAULT_SENSORS = ("camera", "depth", "imu", "wheels", "battery", "tool")
+FAULT_ACTUATORS = ("tool", "drive")
+# Which optional keys each fault kind needs (required) and accepts (optional), beyond kind/start_s/end_s/rover.
+_FAULT_KEYS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "sensor_dropout": (("sensor",), ()),
+    "frozen_frame": (("sensor",), ()),
+    "imu_bias_step": ((), ("gyro_bias_radps", "accel_bias_mps2")),
+    "encoder_loss": ((), ()),
+    "low_friction_patch": (("box_m",), ("friction",)),
+    "actuator_stall": (("actuator",), ()),
+    "command_delay": (("delay_s",), ()),
+    "command_loss": ((), ()),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class FaultSpec:
+    """One scheduled fault, active on ``start_s <= t < end_s`` of mission time (``end_s`` = inf: forever).
+
+    Only the fields of its ``kind`` are meaningful: ``sensor`` (sensor_dropout, frozen_frame), ``actuator``
+    (actuator_stall), ``gyro_bias_radps``/``accel_bias_mps2`` (imu_bias_step, base_link axes),
+    ``box_m`` = (x_min, y_min, x_max, y_max) in map and ``friction`` (low_friction_patch), ``delay_s``
+    (command_delay). ``rover_id`` None applies the fault to every rover.
+    """
+
+    kind: str
+    start_s: float = 0.0
+    end_s: float = math.inf
+    rover_id: str | None = None
+    sensor: str | None = None
+    actuator: str | None = None
+    gyro_bias_radps: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    accel_bias_mps2: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    box_m: tuple[float, float, float, float] | None = None
+    friction: float = 0.1
+    delay_s: float = 0.0
+
+
 @dataclass(frozen=True, slots=True)
 class Mission:
     name: str
@@ -91,6 +143,7 @@ class Mission:
     rovers: tuple[RoverSpec, ...]
     waypoints: tuple[Waypoint, ...]
     limits: Limits
+    faults: tuple[FaultSpec, ...] = ()
 
     def path_length_m(self) -> float:
         """Length of the waypoint loop from the first rover's start through every waypoint (m)."""
@@ -230,6 +283,85 @@ def _read_waypoint(r: _Reader, node: yaml.Node, path: str) -> Waypoint | None:
     return Waypoint(x, y, tol)
 
 
+def _read_vector(r: _Reader, node: yaml.Node, path: str, n: int) -> tuple[float, ...] | None:
+    items = r.sequence(node, path, min_len=n)
+    if items is None or len(items) < n:
+        return None
+    if len(items) != n:
+        r.problem(node, path, f"expected {n} numbers, got {len(items)}")
+        return None
+    values = [r.number(item, f"{path}[{i}]") for i, item in enumerate(items)]
+    return None if any(v is None for v in values) else tuple(v for v in values if v is not None)
+
+
+def _read_fault(r: _Reader, node: yaml.Node, path: str) -> FaultSpec | None:
+    base = ("kind",)
+    common = ("start_s", "end_s", "rover")
+    every_key = tuple(sorted({k for req, opt in _FAULT_KEYS.values() for k in req + opt}))
+    m = r.mapping(node, path, base, common + every_key)
+    if m is None or "kind" not in m:
+        return None
+    kind = r.text(m["kind"], f"{path}.kind")
+    if kind is None:
+        return None
+    if kind not in _FAULT_KEYS:
+        r.problem(m["kind"], f"{path}.kind", f"unknown fault kind {kind!r} (known: {', '.join(FAULT_KINDS)})")
+        return None
+    required, optional = _FAULT_KEYS[kind]
+    ok = True
+    for key, value_node in m.items():
+        if key not in base + common + required + optional:
+            r.problem(
+                value_node,
+                f"{path}.{key}",
+                f"not used by {kind} faults (they take {', '.join(required + optional) or 'no extra keys'})",
+            )
+            ok = False
+    for key in required:
+        if key not in m:
+            r.problem(node, f"{path}.{key}", f"missing (required by {kind} faults)")
+            ok = False
+    start = r.number(m["start_s"], f"{path}.start_s", lo=0.0) if "start_s" in m else 0.0
+    end = r.number(m["end_s"], f"{path}.end_s", positive=True) if "end_s" in m else math.inf
+    if start is not None and end is not None and end <= start:
+        r.problem(m["end_s"], f"{path}.end_s", f"must be after start_s ({start:g}), got {end:g}")
+        ok = False
+    rover = r.text(m["rover"], f"{path}.rover") if "rover" in m else None
+    spec = FaultSpec(kind, start if start is not None else 0.0, end if end is not None else math.inf, rover)
+    fields: dict[str, object] = {}
+    if "sensor" in m:
+        allowed = ("camera", "depth") if kind == "frozen_frame" else FAULT_SENSORS
+        sensor = r.text(m["sensor"], f"{path}.sensor")
+        if sensor is not None and sensor not in allowed:
+            r.problem(
+                m["sensor"], f"{path}.sensor", f"unknown sensor {sensor!r} for {kind} (known: {', '.join(allowed)})"
+            )
+            ok = False
+        fields["sensor"] = sensor
+    if "actuator" in m:
+        actuator = r.text(m["actuator"], f"{path}.actuator")
+        if actuator is not None and actuator not in FAULT_ACTUATORS:
+            r.problem(m["actuator"], f"{path}.actuator", f"unknown actuator {actuator!r} (known: tool, drive)")
+            ok = False
+        fields["actuator"] = actuator
+    for key in ("gyro_bias_radps", "accel_bias_mps2"):
+        if key in m:
+            fields[key] = _read_vector(r, m[key], f"{path}.{key}", 3)
+    if "box_m" in m:
+        box = _read_vector(r, m["box_m"], f"{path}.box_m", 4)
+        if box is not None and not (box[2] > box[0] and box[3] > box[1]):
+            r.problem(m["box_m"], f"{path}.box_m", "expected [x_min, y_min, x_max, y_max] with max > min")
+            box = None
+        fields["box_m"] = box
+    if "friction" in m:
+        fields["friction"] = r.number(m["friction"], f"{path}.friction", lo=0.0, hi=2.0)
+    if "delay_s" in m:
+        fields["delay_s"] = r.number(m["delay_s"], f"{path}.delay_s", positive=True)
+    if not ok or start is None or end is None or any(v is None for v in fields.values()):
+        return None
+    return replace(spec, **fields)  # type: ignore[arg-type]
+
+
 _STANDARD_TAGS = frozenset(
     f"tag:yaml.org,2002:{t}" for t in ("str", "int", "float", "bool", "null", "map", "seq", "timestamp")
 )
@@ -266,7 +398,7 @@ def parse_mission(text: str, source: str = "<mission>") -> Mission:
     if r.problems:
         raise MissionError(r.problems)
 
-    top = r.mapping(root, "", ("mission", "site", "rovers", "waypoints"), ("description", "seed", "limits"))
+    top = r.mapping(root, "", ("mission", "site", "rovers", "waypoints"), ("description", "seed", "limits", "faults"))
     if top is None:
         raise MissionError(r.problems)
 
@@ -347,6 +479,17 @@ def parse_mission(text: str, source: str = "<mission>") -> Mission:
             if t is not None and v is not None and w_ is not None:
                 limits = Limits(t, v, w_)
 
+    faults: list[FaultSpec] = []
+    faults_node = _opt(top, "faults")
+    if faults_node is not None:
+        rover_ids = {rv.rover_id for rv in rovers}
+        for i, item in enumerate(r.sequence(faults_node, "faults") or []):
+            f = _read_fault(r, item, f"faults[{i}]")
+            if f is not None and f.rover_id is not None and rovers and f.rover_id not in rover_ids:
+                r.problem(item, f"faults[{i}].rover", f"no rover {f.rover_id!r} in this mission")
+            elif f is not None:
+                faults.append(f)
+
     if site is not None:
         half_x, half_y = site.size_m[0] / 2.0, site.size_m[1] / 2.0
         items_node = top.get("waypoints")
@@ -361,7 +504,7 @@ def parse_mission(text: str, source: str = "<mission>") -> Mission:
         if not r.problems:
             r.problem(root, "", "incomplete mission")
         raise MissionError(r.problems)
-    return Mission(name, description, source, seed, site, tuple(rovers), tuple(waypoints), limits)
+    return Mission(name, description, source, seed, site, tuple(rovers), tuple(waypoints), limits, tuple(faults))
 
 
 def load_mission(path: str | Path) -> Mission:
