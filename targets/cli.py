@@ -2,6 +2,7 @@
 
     rover sim run MISSION --out DIR [--seed N] [--gui] [--max-steps N]
     rover mission check MISSION [MISSION ...]
+    rover mission plan MISSION [--json FILE]   (the construction plan, before anything drives)
     rover bench [--json FILE] [--seed N] [--suite loop|fiducials|sim]
     rover run --board BOARD         (on the rover board: the real stack)
     rover flash mcu --port PORT     (mpy-cross + mpremote; --dry-run shows the plan)
@@ -35,7 +36,8 @@ def _cmd_mission_check(args: argparse.Namespace) -> int:
                 print(problem, file=sys.stderr)
             continue
         print(
-            f"{path}: ok: mission {m.name!r}, {len(m.rovers)} rover(s), {len(m.waypoints)} waypoints "
+            f"{path}: ok: mission {m.name!r}, {len(m.rovers)} rover(s), {len(m.structures)} structure(s), "
+            f"{len(m.waypoints)} waypoints "
             f"({m.path_length_m():.1f} m), {len(m.site.beacons)} beacons, time limit {m.limits.time_s:g} s"
         )
     return EXIT_BAD_INPUT if bad else EXIT_OK
@@ -47,6 +49,13 @@ def _cmd_sim_run(args: argparse.Namespace) -> int:
     except MissionError as exc:
         for problem in exc.problems:
             print(problem, file=sys.stderr)
+        return EXIT_BAD_INPUT
+    if not mission.waypoints:
+        print(
+            f"{args.mission}: waypoints: `rover sim run` drives waypoint missions; this mission has only structures "
+            "(the construction executive is not built yet: see `rover mission plan` for its plan)",
+            file=sys.stderr,
+        )
         return EXIT_BAD_INPUT
     from tqdm import tqdm
 
@@ -129,6 +138,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     check.add_argument("missions", nargs="+", help="mission YAML files")
     check.set_defaults(func=_cmd_mission_check)
+    from targets.cli_mission import register_plan
+
+    register_plan(m_sub)
 
     bench = sub.add_parser(
         "bench",

@@ -10,7 +10,7 @@ import pytest
 
 from targets.cli import main
 
-HELP_PATHS = [[], ["sim"], ["sim", "run"], ["mission"], ["mission", "check"], ["bench"]]
+HELP_PATHS = [[], ["sim"], ["sim", "run"], ["mission"], ["mission", "check"], ["mission", "plan"], ["bench"]]
 
 
 @pytest.mark.parametrize("path", HELP_PATHS, ids=lambda p: " ".join(p) or "rover")

@@ -27,6 +27,28 @@ Layout of a mission file::
       - {kind: imu_bias_step, start_s: 30, gyro_bias_radps: [0, 0, 0.01]}
       - {kind: sensor_dropout, sensor: camera, start_s: 10, end_s: 15}
       - {kind: low_friction_patch, box_m: [2, -1, 4, 1], friction: 0.1}
+
+Construction missions (arena presets ``ucf``, ``ksc``, ``open``; zones and fiducials default to the
+preset's, see ``site_zones.py``; waypoints are optional when structures are given)::
+
+    mission: lunabotics-ucf
+    mode: lunabotics               # competition rules: no GPS/compass, fiducials only in the start zone,
+                                   # telemetry for health only (violations are errors)
+    site:
+      preset: ucf
+      zones:                       # optional overrides, boxes [x_min, y_min, x_max, y_max] in map (m)
+        target: [6.15, 1.835, 7.65, 2.735]
+        keep_out: [[3.0, 0.0, 3.5, 0.5]]
+    rovers:
+      - id: rover1
+        start: {x_m: 1.0, y_m: 1.0, yaw_rad: 0.0}
+        sensors: [wheels, imu, camera, depth, battery, tool, estop]
+        model: {bucket_m3: 0.015, haul_speed_mps: 0.3}   # planner's rover model (defaults: the sim rover)
+    structures:
+      - {kind: berm, box_m: [6.15, 1.835, 7.65, 2.735], height_m: 0.2, crest_width_m: 0.2, side_slope_deg: 35}
+      # on the open site: - {kind: pad, box_m: [25.5, 18.5, 28.5, 21.5], grade_m: 0.02, rovers: [rover2]}
+    limits: {time_s: 900, energy_reserve_wh: 20, max_cut_depth_m: 0.2}
+    telemetry: {streams: [battery, tool, estop, pose, obstacle_map, planned_path]}
 """
 
 from __future__ import annotations
@@ -40,9 +62,85 @@ from typing import TypeVar
 
 import yaml
 
+from autonomy.mission.site_zones import PRESET_ZONES, Box, SiteZones
 from autonomy.msgs import Landmark, Pose2D, Waypoint
 
-SITE_PRESETS = ("uneven-plain",)
+ARENA_PRESETS = tuple(PRESET_ZONES)  # ucf, ksc, open: zones from site_zones.py
+SITE_PRESETS = ("uneven-plain", *ARENA_PRESETS)
+MODES = ("free", "lunabotics")
+STRUCTURE_KINDS = ("berm", "pad")
+SENSOR_KINDS = (
+    "wheels",
+    "imu",
+    "camera",
+    "depth",
+    "lidar",
+    "battery",
+    "tool",
+    "estop",
+    "gps",
+    "compass",
+    "magnetometer",
+    "ultrasonic",
+    "touch",
+)
+DEFAULT_SENSORS = ("wheels", "imu", "camera", "depth", "battery", "tool", "estop")
+# Lunabotics guidebook: GPS, compass, ultrasonic and touch sensors are banned (a magnetometer is a compass).
+LUNABOTICS_BANNED_SENSORS = ("gps", "compass", "magnetometer", "ultrasonic", "touch")
+TELEMETRY_STREAMS = (
+    "battery",
+    "motors",
+    "tool",
+    "estop",
+    "cpu",
+    "link",
+    "temperatures",
+    "pose",
+    "obstacle_map",
+    "planned_path",
+    "camera",
+    "depth",
+    "teleop",
+)
+# Health telemetry, plus the live obstacle map and planned path that 2026-27 mission control must show.
+LUNABOTICS_TELEMETRY = (
+    "battery",
+    "motors",
+    "tool",
+    "estop",
+    "cpu",
+    "link",
+    "temperatures",
+    "pose",
+    "obstacle_map",
+    "planned_path",
+)
+LUNABOTICS_MAX_MASS_KG = 80.0
+DEFAULT_FIDUCIAL_COUNT = 3
+DEFAULT_FIDUCIAL_SIZE_M = 0.2
+
+# Keys of each section, as the reader accepts them (missions/mission.schema.json must match: a test checks).
+TOP_KEYS = (
+    "mission",
+    "site",
+    "rovers",
+    "waypoints",
+    "description",
+    "seed",
+    "limits",
+    "faults",
+    "mode",
+    "structures",
+    "telemetry",
+)
+SITE_KEYS_PLAIN = ("preset", "beacons", "size_m")
+SITE_KEYS_ARENA = ("preset", "beacons", "size_m", "frame", "zones")
+ZONE_KEYS = ("start", "excavation", "obstacle", "construction", "target", "keep_out")
+ROVER_KEYS = ("id", "start", "sensors", "model")
+LIMIT_KEYS = ("time_s", "max_speed_mps", "max_yaw_rate_radps", "energy_reserve_wh", "max_cut_depth_m")
+BERM_KEYS = ("kind", "id", "box_m", "polyline_m", "height_m", "crest_width_m", "side_slope_deg", "rovers")
+PAD_KEYS = ("kind", "id", "box_m", "grade_m", "tolerance_m", "rovers")
+TELEMETRY_KEYS = ("streams",)
 T = TypeVar("T")
 
 
@@ -67,22 +165,124 @@ class MissionError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class SiteSpec:
+    """The site: a preset, its size, the surveyed fiducials and (arena presets) its zones, the preset's
+    unless the mission overrides them."""
+
     preset: str
     size_m: tuple[float, float]
     beacons: tuple[Landmark, ...]
+    zones: SiteZones | None = None
+    frame: str = "map"
+
+
+@dataclass(frozen=True, slots=True)
+class RoverModel:
+    """What the planner assumes of a rover (defaults: the simulated Lunabotics-class rover, ``sim/backend.py``
+    and the timings of ``sim/scripted.py``).
+
+    Digging: the bucket lowers (``tool_move_s``), cuts a strip ``cut_width_m`` wide and ``cut_depth_m`` deep
+    per pass driving at ``dig_speed_mps`` until it holds ``bucket_m3``, and raises (``tool_move_s``).
+    Dumping: the rover stops ``dump_reach_m`` short of the pile and tips the bucket (``dump_s``).
+    Power: ``hotel_power_w`` always, ``drive_power_w`` more while driving, ``dig_energy_j_per_m3`` per
+    volume cut. ``radius_m``: the rover's clearance radius (two rovers' reserved spots stay 2 radii apart).
+    """
+
+    mass_kg: float = 63.0
+    battery_wh: float = 240.0
+    bucket_m3: float = 0.015
+    cut_depth_m: float = 0.04
+    cut_width_m: float = 0.30
+    dig_speed_mps: float = 0.12
+    haul_speed_mps: float = 0.30
+    turn_rate_radps: float = 0.6
+    tool_move_s: float = 1.5
+    dump_s: float = 3.5
+    dump_reach_m: float = 1.0
+    hotel_power_w: float = 25.0
+    drive_power_w: float = 40.0
+    dig_energy_j_per_m3: float = 50_000.0
+    radius_m: float = 0.6
+
+
+# Reader limits of each RoverModel field: (lo, hi).
+_MODEL_RANGES: dict[str, tuple[float, float]] = {
+    "mass_kg": (1.0, 2000.0),
+    "battery_wh": (1.0, 100_000.0),
+    "bucket_m3": (1e-4, 10.0),
+    "cut_depth_m": (1e-3, 1.0),
+    "cut_width_m": (0.02, 5.0),
+    "dig_speed_mps": (0.005, 2.0),
+    "haul_speed_mps": (0.01, 3.0),
+    "turn_rate_radps": (0.01, 5.0),
+    "tool_move_s": (0.0, 600.0),
+    "dump_s": (0.0, 600.0),
+    "dump_reach_m": (0.0, 5.0),
+    "hotel_power_w": (0.0, 10_000.0),
+    "drive_power_w": (0.0, 10_000.0),
+    "dig_energy_j_per_m3": (0.0, 1e9),
+    "radius_m": (0.05, 10.0),
+}
+MODEL_KEYS = tuple(_MODEL_RANGES)
 
 
 @dataclass(frozen=True, slots=True)
 class RoverSpec:
     rover_id: str
     start: Pose2D
+    sensors: tuple[str, ...] = DEFAULT_SENSORS
+    model: RoverModel = RoverModel()
 
 
 @dataclass(frozen=True, slots=True)
 class Limits:
+    """Run time (s), speed limits, the battery energy (Wh) kept in reserve (no cycle may dig into it), and
+    the deepest the excavation zone may be dug below its starting surface (m)."""
+
     time_s: float
     max_speed_mps: float
     max_yaw_rate_radps: float
+    energy_reserve_wh: float = 20.0
+    max_cut_depth_m: float = 0.2
+
+
+@dataclass(frozen=True, slots=True)
+class StructureSpec:
+    """A structure to build (m, ``map``).
+
+    berm: a ridge along ``polyline_m`` (its crest line; from a ``box_m`` it is the box's long centre line,
+    inset so the berm's toe stays in the box) of ``height_m`` above grade, a flat crest ``crest_width_m``
+    wide and sides at ``side_slope_deg``. pad: the area ``box_m`` levelled to the elevation ``grade_m``
+    (map z) within ``tolerance_m``. ``rovers``: which rovers build it (empty: any).
+    """
+
+    kind: str
+    structure_id: str
+    box_m: Box | None = None
+    polyline_m: tuple[tuple[float, float], ...] = ()
+    height_m: float = 0.0
+    crest_width_m: float = 0.0
+    side_slope_deg: float = 0.0
+    grade_m: float = 0.0
+    tolerance_m: float = 0.02
+    rovers: tuple[str, ...] = ()
+
+    @property
+    def toe_half_width_m(self) -> float:
+        """Half the berm's base width: half the crest plus the run of a side (0 for pads)."""
+        if self.kind != "berm":
+            return 0.0
+        return self.crest_width_m / 2 + self.height_m / math.tan(math.radians(self.side_slope_deg))
+
+    def footprint(self) -> Box:
+        """Bounding box of the structure's base."""
+        if self.kind == "pad" or not self.polyline_m:
+            if self.box_m is None:
+                raise ValueError(f"structure {self.structure_id}: no footprint")
+            return self.box_m
+        r = self.toe_half_width_m
+        xs = [p[0] for p in self.polyline_m]
+        ys = [p[1] for p in self.polyline_m]
+        return Box(min(xs) - r, min(ys) - r, max(xs) + r, max(ys) + r)
 
 
 FAULT_KINDS = (
@@ -144,6 +344,14 @@ class Mission:
     waypoints: tuple[Waypoint, ...]
     limits: Limits
     faults: tuple[FaultSpec, ...] = ()
+    mode: str = "free"
+    structures: tuple[StructureSpec, ...] = ()
+    telemetry: tuple[str, ...] = ()
+
+    @property
+    def zones(self) -> SiteZones | None:
+        """The site's zones (arena presets), or None."""
+        return self.site.zones
 
     def path_length_m(self) -> float:
         """Length of the waypoint loop from the first rover's start through every waypoint (m)."""
@@ -381,6 +589,181 @@ def _reject_foreign_tags(r: _Reader, node: yaml.Node) -> None:
             stack.extend(n.value)
 
 
+def _read_box(r: _Reader, node: yaml.Node, path: str) -> Box | None:
+    box = _read_vector(r, node, path, 4)
+    if box is None:
+        return None
+    if not (box[2] > box[0] and box[3] > box[1]):
+        r.problem(node, path, "expected [x_min, y_min, x_max, y_max] with max > min")
+        return None
+    return Box(*box)
+
+
+def _read_text_list(r: _Reader, node: yaml.Node, path: str, known: tuple[str, ...], what: str) -> list[str] | None:
+    items = r.sequence(node, path)
+    if items is None:
+        return None
+    out: list[str] = []
+    for i, item in enumerate(items):
+        value = r.text(item, f"{path}[{i}]")
+        if value is None:
+            continue
+        if value not in known:
+            r.problem(item, f"{path}[{i}]", f"unknown {what} {value!r} (known: {', '.join(known)})")
+        elif value in out:
+            r.problem(item, f"{path}[{i}]", f"{value!r} is listed twice")
+        else:
+            out.append(value)
+    return out
+
+
+def _peek_scalar(node: yaml.Node, key: str) -> str | None:
+    if not isinstance(node, yaml.MappingNode):
+        return None
+    for k, v in node.value:
+        if isinstance(k, yaml.ScalarNode) and k.value == key and isinstance(v, yaml.ScalarNode):
+            return str(v.value)
+    return None
+
+
+def _read_zones(r: _Reader, node: yaml.Node, base: SiteZones, size: tuple[float, float]) -> SiteZones | None:
+    m = r.mapping(node, "site.zones", (), ZONE_KEYS)
+    if m is None:
+        return None
+    fields: dict[str, object] = {"size_m": size}
+    names = {
+        "start": "start_zone",
+        "excavation": "excavation_zone",
+        "obstacle": "obstacle_zone",
+        "construction": "construction_zone",
+        "target": "target_box",
+    }
+    ok = True
+    for key, attr in names.items():
+        if key in m:
+            box = _read_box(r, m[key], f"site.zones.{key}")
+            ok = ok and box is not None
+            fields[attr] = box
+    if "keep_out" in m:
+        boxes = [
+            _read_box(r, item, f"site.zones.keep_out[{i}]")
+            for i, item in enumerate(r.sequence(m["keep_out"], "site.zones.keep_out") or [])
+        ]
+        ok = ok and all(b is not None for b in boxes)
+        fields["keep_out"] = tuple(b for b in boxes if b is not None)
+    if not ok:
+        return None
+    zones = replace(base, **fields)  # type: ignore[arg-type]
+    for reason in zones.problems():
+        r.problem(node, "site.zones", reason)
+    return zones
+
+
+def _default_beacons(zones: SiteZones) -> tuple[Landmark, ...]:
+    """The preset's fiducials: ``DEFAULT_FIDUCIAL_COUNT`` tags (ids 0, 1, ...) spread along its bar."""
+    bar = zones.fiducial_bar
+    if bar is None:
+        return ()
+    return tuple(
+        Landmark(k, x, y, bar.height_m, DEFAULT_FIDUCIAL_SIZE_M, bar.facing_yaw_rad)
+        for k, (x, y) in enumerate(bar.marker_positions(DEFAULT_FIDUCIAL_COUNT))
+    )
+
+
+def _read_model(r: _Reader, node: yaml.Node, path: str) -> RoverModel | None:
+    m = r.mapping(node, path, (), MODEL_KEYS)
+    if m is None:
+        return None
+    fields: dict[str, float | None] = {}
+    for key, value_node in m.items():
+        lo, hi = _MODEL_RANGES[key]
+        fields[key] = r.number(value_node, f"{path}.{key}", lo=lo, hi=hi)
+    if any(v is None for v in fields.values()):
+        return None
+    return replace(RoverModel(), **fields)  # type: ignore[arg-type]
+
+
+def _read_structure(
+    r: _Reader, node: yaml.Node, path: str, index: int, repose_deg: float, rover_ids: set[str]
+) -> StructureSpec | None:
+    kind = _peek_scalar(node, "kind")
+    if kind is not None and kind not in STRUCTURE_KINDS:
+        r.problem(node, f"{path}.kind", f"unknown structure kind {kind!r} (known: {', '.join(STRUCTURE_KINDS)})")
+        return None
+    keys = PAD_KEYS if kind == "pad" else BERM_KEYS
+    m = r.mapping(node, path, ("kind",), tuple(k for k in keys if k != "kind"))
+    if m is None or kind is None:
+        if m is not None and "kind" in m:
+            r.problem(m["kind"], f"{path}.kind", "expected text: berm or pad")
+        return None
+    sid = r.text(m["id"], f"{path}.id") if "id" in m else f"{kind}{index + 1}"
+    rovers: list[str] = []
+    if "rovers" in m:
+        for i, item in enumerate(r.sequence(m["rovers"], f"{path}.rovers", min_len=1) or []):
+            rid = r.text(item, f"{path}.rovers[{i}]")
+            if rid is not None and rover_ids and rid not in rover_ids:
+                r.problem(item, f"{path}.rovers[{i}]", f"no rover {rid!r} in this mission")
+            elif rid is not None:
+                rovers.append(rid)
+    box = _read_box(r, m["box_m"], f"{path}.box_m") if "box_m" in m else None
+    if kind == "pad":
+        if "box_m" not in m:
+            r.problem(node, f"{path}.box_m", "missing (required: the pad's area [x_min, y_min, x_max, y_max])")
+        if "grade_m" not in m:
+            r.problem(node, f"{path}.grade_m", "missing (required: the pad's elevation, map z)")
+        grade = r.number(m["grade_m"], f"{path}.grade_m", lo=-5.0, hi=5.0) if "grade_m" in m else None
+        tol = r.number(m["tolerance_m"], f"{path}.tolerance_m", lo=0.001, hi=0.5) if "tolerance_m" in m else 0.02
+        if box is None or grade is None or tol is None or sid is None:
+            return None
+        return StructureSpec("pad", sid, box_m=box, grade_m=grade, tolerance_m=tol, rovers=tuple(rovers))
+    # berm
+    if ("box_m" in m) == ("polyline_m" in m):
+        r.problem(node, path, "a berm needs exactly one of box_m or polyline_m")
+        return None
+    height = r.number(m["height_m"], f"{path}.height_m", lo=0.01, hi=3.0) if "height_m" in m else None
+    if "height_m" not in m:
+        r.problem(node, f"{path}.height_m", "missing (required: the berm's height above grade)")
+    crest = r.number(m["crest_width_m"], f"{path}.crest_width_m", lo=0.0, hi=20.0) if "crest_width_m" in m else 0.2
+    slope_node = m.get("side_slope_deg")
+    slope = r.number(slope_node, f"{path}.side_slope_deg", lo=5.0, hi=80.0) if slope_node is not None else repose_deg
+    if slope is not None and slope > repose_deg + 1e-9:
+        r.problem(
+            slope_node,
+            f"{path}.side_slope_deg",
+            f"{slope:g} deg is steeper than the site's angle of repose ({repose_deg:g} deg): the sides would slide",
+        )
+        slope = None
+    polyline: list[tuple[float, float]] = []
+    if "polyline_m" in m:
+        for i, item in enumerate(r.sequence(m["polyline_m"], f"{path}.polyline_m", min_len=2) or []):
+            pt = _read_vector(r, item, f"{path}.polyline_m[{i}]", 2)
+            if pt is not None:
+                polyline.append((pt[0], pt[1]))
+        if len(polyline) < 2:
+            return None
+    if height is None or crest is None or slope is None or sid is None:
+        return None
+    spec = StructureSpec("berm", sid, box, tuple(polyline), height, crest, slope, rovers=tuple(rovers))
+    if box is not None:
+        # The crest line: the box's long centre line, inset by the toe half width at both ends.
+        half = spec.toe_half_width_m
+        (sx, sy), (cx, cy) = box.size_xy, box.center_xy
+        long_x = sx >= sy
+        short = sy if long_x else sx
+        if 2 * half > short + 1e-9:
+            r.problem(
+                m["box_m"],
+                f"{path}.box_m",
+                f"the berm's base ({2 * half:.3g} m wide: crest {crest:g} m + 2 x height / tan(slope)) does not fit "
+                f"the box's {short:.3g} m width; lower height_m or crest_width_m, or steepen side_slope_deg",
+            )
+            return None
+        run = max(0.0, (sx if long_x else sy) / 2 - half)
+        line = ((cx - run, cy), (cx + run, cy)) if long_x else ((cx, cy - run), (cx, cy + run))
+        spec = replace(spec, polyline_m=line)
+    return spec
+
+
 def parse_mission(text: str, source: str = "<mission>") -> Mission:
     """Parse a mission from YAML text; raise ``MissionError`` listing every problem with its line."""
     r = _Reader(source)
@@ -398,7 +781,7 @@ def parse_mission(text: str, source: str = "<mission>") -> Mission:
     if r.problems:
         raise MissionError(r.problems)
 
-    top = r.mapping(root, "", ("mission", "site", "rovers", "waypoints"), ("description", "seed", "limits", "faults"))
+    top = r.mapping(root, "", ("mission", "site", "rovers"), TOP_KEYS[3:])
     if top is None:
         raise MissionError(r.problems)
 
@@ -407,16 +790,29 @@ def parse_mission(text: str, source: str = "<mission>") -> Mission:
     description = (r.text(desc_node, "description") or "") if desc_node is not None else ""
     seed_node = _opt(top, "seed")
     seed = r.integer(seed_node, "seed", lo=0) if seed_node is not None else 1
+    mode: str | None = "free"
+    if "mode" in top:
+        mode = r.text(top["mode"], "mode")
+        if mode is not None and mode not in MODES:
+            r.problem(top["mode"], "mode", f"unknown mode {mode!r} (known: {', '.join(MODES)})")
+            mode = None
 
     site: SiteSpec | None = None
+    beacon_nodes: list[yaml.Node] = []
     if "site" in top:
-        sm = r.mapping(top["site"], "site", ("preset", "beacons"), ("size_m",))
+        peeked = _peek_scalar(top["site"], "preset")
+        arena = peeked in ARENA_PRESETS
+        if arena:
+            sm = r.mapping(top["site"], "site", ("preset",), SITE_KEYS_ARENA[1:])
+        else:
+            sm = r.mapping(top["site"], "site", ("preset", "beacons"), ("size_m",))
         if sm is not None:
             preset = r.text(sm["preset"], "site.preset") if "preset" in sm else None
             if preset is not None and preset not in SITE_PRESETS:
                 r.problem(sm["preset"], "site.preset", f"unknown preset {preset!r} (known: {', '.join(SITE_PRESETS)})")
                 preset = None
-            size: tuple[float, float] | None = (24.0, 24.0)
+            base_zones = PRESET_ZONES.get(preset) if preset is not None else None
+            size: tuple[float, float] | None = base_zones.size_m if base_zones is not None else (24.0, 24.0)
             if "size_m" in sm:
                 items = r.sequence(sm["size_m"], "site.size_m", min_len=2)
                 if items is not None and len(items) != 2:
@@ -426,6 +822,20 @@ def parse_mission(text: str, source: str = "<mission>") -> Mission:
                     sx = r.number(items[0], "site.size_m[0]", lo=4.0, hi=200.0)
                     sy = r.number(items[1], "site.size_m[1]", lo=4.0, hi=200.0)
                     size = (sx, sy) if sx is not None and sy is not None else None
+            frame: str | None = "map"
+            if "frame" in sm:
+                frame = r.text(sm["frame"], "site.frame")
+                if frame is not None and frame != "map":
+                    r.problem(sm["frame"], "site.frame", f"only the 'map' frame (REP-103) is supported, got {frame!r}")
+                    frame = None
+            zones: SiteZones | None = None
+            if base_zones is not None and size is not None:
+                zones = replace(base_zones, size_m=size)
+                if "zones" in sm:
+                    zones = _read_zones(r, sm["zones"], base_zones, size)
+                elif size != base_zones.size_m:
+                    for reason in zones.problems():
+                        r.problem(sm["size_m"], "site.size_m", reason)
             beacons: list[Landmark] = []
             if "beacons" in sm:
                 items = r.sequence(sm["beacons"], "site.beacons", min_len=1)
@@ -437,21 +847,32 @@ def parse_mission(text: str, source: str = "<mission>") -> Mission:
                         r.problem(item, f"site.beacons[{i}].id", f"tag id {b.tag_id} is used twice")
                         continue
                     beacons.append(b)
-            if preset is not None and size is not None:
-                site = SiteSpec(preset, size, tuple(beacons))
+                    beacon_nodes.append(item)
+            elif zones is not None:
+                beacons = list(_default_beacons(zones))
+            if preset is not None and size is not None and frame is not None and (base_zones is None or zones):
+                site = SiteSpec(preset, size, tuple(beacons), zones, frame)
 
     rovers: list[RoverSpec] = []
+    rover_nodes: list[dict[str, yaml.Node]] = []
     if "rovers" in top:
         for i, item in enumerate(r.sequence(top["rovers"], "rovers", min_len=1) or []):
-            rm = r.mapping(item, f"rovers[{i}]", ("id", "start"))
+            rm = r.mapping(item, f"rovers[{i}]", ("id", "start"), ROVER_KEYS[2:])
             if rm is None or "id" not in rm or "start" not in rm:
                 continue
             rid = r.text(rm["id"], f"rovers[{i}].id")
             start = _read_pose(r, rm["start"], f"rovers[{i}].start")
+            sensors = (
+                _read_text_list(r, rm["sensors"], f"rovers[{i}].sensors", SENSOR_KINDS, "sensor")
+                if "sensors" in rm
+                else list(DEFAULT_SENSORS)
+            )
+            model = _read_model(r, rm["model"], f"rovers[{i}].model") if "model" in rm else RoverModel()
             if rid is not None and any(o.rover_id == rid for o in rovers):
                 r.problem(rm["id"], f"rovers[{i}].id", f"rover id {rid!r} is used twice")
-            elif rid is not None and start is not None:
-                rovers.append(RoverSpec(rid, start))
+            elif rid is not None and start is not None and sensors is not None and model is not None:
+                rovers.append(RoverSpec(rid, start, tuple(sensors), model))
+                rover_nodes.append(rm)
 
     waypoints: list[Waypoint] = []
     if "waypoints" in top:
@@ -461,23 +882,55 @@ def parse_mission(text: str, source: str = "<mission>") -> Mission:
                 waypoints.append(w)
 
     limits = Limits(time_s=600.0, max_speed_mps=0.35, max_yaw_rate_radps=0.6)
+    if site is not None and site.zones is not None:
+        limits = replace(limits, time_s=site.zones.run_minutes * 60.0)
     lim_node = _opt(top, "limits")
     if lim_node is not None:
-        lm = r.mapping(lim_node, "limits", (), ("time_s", "max_speed_mps", "max_yaw_rate_radps"))
+        lm = r.mapping(lim_node, "limits", (), LIMIT_KEYS)
         if lm is not None:
-            t = r.number(lm["time_s"], "limits.time_s", lo=1.0, hi=86400.0) if "time_s" in lm else limits.time_s
-            v = (
-                r.number(lm["max_speed_mps"], "limits.max_speed_mps", lo=0.01, hi=2.0)
-                if "max_speed_mps" in lm
-                else limits.max_speed_mps
-            )
-            w_ = (
-                r.number(lm["max_yaw_rate_radps"], "limits.max_yaw_rate_radps", lo=0.01, hi=3.0)
-                if "max_yaw_rate_radps" in lm
-                else limits.max_yaw_rate_radps
-            )
-            if t is not None and v is not None and w_ is not None:
-                limits = Limits(t, v, w_)
+            ranges = {
+                "time_s": (1.0, 86400.0),
+                "max_speed_mps": (0.01, 2.0),
+                "max_yaw_rate_radps": (0.01, 3.0),
+                "energy_reserve_wh": (0.0, 100_000.0),
+                "max_cut_depth_m": (0.005, 5.0),
+            }
+            values = {k: r.number(lm[k], f"limits.{k}", lo=lo, hi=hi) for k, (lo, hi) in ranges.items() if k in lm}
+            if all(v is not None for v in values.values()):
+                limits = replace(limits, **values)  # type: ignore[arg-type]
+            if site is not None and site.zones is not None and "max_cut_depth_m" in lm:
+                depth = values["max_cut_depth_m"]
+                if depth is not None and depth > site.zones.soil_depth_m:
+                    r.problem(
+                        lm["max_cut_depth_m"],
+                        "limits.max_cut_depth_m",
+                        f"{depth:g} m is deeper than the site's soil ({site.zones.soil_depth_m:g} m)",
+                    )
+
+    telemetry: list[str] = []
+    if "telemetry" in top:
+        tm = r.mapping(top["telemetry"], "telemetry", ("streams",))
+        if tm is not None and "streams" in tm:
+            telemetry = _read_text_list(r, tm["streams"], "telemetry.streams", TELEMETRY_STREAMS, "stream") or []
+
+    structures: list[StructureSpec] = []
+    structure_nodes: list[yaml.Node] = []
+    if "structures" in top:
+        repose = site.zones.repose_deg if site is not None and site.zones is not None else 37.0
+        ids = {rv.rover_id for rv in rovers}
+        for i, item in enumerate(r.sequence(top["structures"], "structures", min_len=1) or []):
+            st = _read_structure(r, item, f"structures[{i}]", i, repose, ids)
+            if st is None:
+                continue
+            if any(o.structure_id == st.structure_id for o in structures):
+                r.problem(item, f"structures[{i}].id", f"structure id {st.structure_id!r} is used twice")
+                continue
+            structures.append(st)
+            structure_nodes.append(item)
+        if site is not None and site.zones is None and structures:
+            r.problem(top["structures"], "structures", f"need a site with zones (preset {', '.join(ARENA_PRESETS)})")
+    if "waypoints" not in top and "structures" not in top:
+        r.problem(root, "waypoints", "missing (required unless structures are given)")
 
     faults: list[FaultSpec] = []
     faults_node = _opt(top, "faults")
@@ -491,20 +944,144 @@ def parse_mission(text: str, source: str = "<mission>") -> Mission:
                 faults.append(f)
 
     if site is not None:
-        half_x, half_y = site.size_m[0] / 2.0, site.size_m[1] / 2.0
         items_node = top.get("waypoints")
         wp_nodes = items_node.value if isinstance(items_node, yaml.SequenceNode) else []
-        for i, (w, wn) in enumerate(zip(waypoints, wp_nodes, strict=False)):
-            if abs(w.x_m) > half_x - 1.0 or abs(w.y_m) > half_y - 1.0:
-                r.problem(
-                    wn, f"waypoints[{i}]", f"({w.x_m:g}, {w.y_m:g}) is outside the site or within 1 m of its edge"
-                )
+        if site.zones is None:
+            half_x, half_y = site.size_m[0] / 2.0, site.size_m[1] / 2.0
+            for i, (w, wn) in enumerate(zip(waypoints, wp_nodes, strict=False)):
+                if abs(w.x_m) > half_x - 1.0 or abs(w.y_m) > half_y - 1.0:
+                    r.problem(
+                        wn, f"waypoints[{i}]", f"({w.x_m:g}, {w.y_m:g}) is outside the site or within 1 m of its edge"
+                    )
+        else:
+            _check_site_geometry(r, site.zones, waypoints, wp_nodes, rovers, rover_nodes, structures, structure_nodes)
+        if mode == "lunabotics":
+            _check_lunabotics(r, top, site, beacon_nodes, rovers, rover_nodes, limits, telemetry)
 
-    if r.problems or name is None or site is None or seed is None or not rovers or not waypoints:
+    if r.problems or name is None or site is None or seed is None or mode is None or not rovers:
         if not r.problems:
             r.problem(root, "", "incomplete mission")
         raise MissionError(r.problems)
-    return Mission(name, description, source, seed, site, tuple(rovers), tuple(waypoints), limits, tuple(faults))
+    return Mission(
+        name,
+        description,
+        source,
+        seed,
+        site,
+        tuple(rovers),
+        tuple(waypoints),
+        limits,
+        tuple(faults),
+        mode,
+        tuple(structures),
+        tuple(telemetry),
+    )
+
+
+def _check_site_geometry(
+    r: _Reader,
+    zones: SiteZones,
+    waypoints: list[Waypoint],
+    wp_nodes: list[yaml.Node],
+    rovers: list[RoverSpec],
+    rover_nodes: list[dict[str, yaml.Node]],
+    structures: list[StructureSpec],
+    structure_nodes: list[yaml.Node],
+) -> None:
+    """Arena presets: waypoints and starts inside the site and out of keep-out boxes; structures inside the
+    construction zone and clear of keep-out boxes."""
+    arena = zones.arena
+    for i, (w, wn) in enumerate(zip(waypoints, wp_nodes, strict=False)):
+        if not arena.contains(w.x_m, w.y_m, margin_m=0.2):
+            r.problem(wn, f"waypoints[{i}]", f"({w.x_m:g}, {w.y_m:g}) is outside the site or within 0.2 m of its edge")
+        elif any(k.contains(w.x_m, w.y_m) for k in zones.keep_out):
+            r.problem(wn, f"waypoints[{i}]", f"({w.x_m:g}, {w.y_m:g}) lies in a keep-out zone")
+    for i, (rv, rn) in enumerate(zip(rovers, rover_nodes, strict=False)):
+        x, y = rv.start.x_m, rv.start.y_m
+        if not arena.contains(x, y):
+            r.problem(rn["start"], f"rovers[{i}].start", f"({x:g}, {y:g}) is outside the site {arena.as_list()}")
+        elif any(k.contains(x, y) for k in zones.keep_out):
+            r.problem(rn["start"], f"rovers[{i}].start", f"({x:g}, {y:g}) lies in a keep-out zone")
+    for i, (st, sn) in enumerate(zip(structures, structure_nodes, strict=False)):
+        fp = st.footprint()
+        if not fp.inside(zones.construction_zone):
+            r.problem(
+                sn,
+                f"structures[{i}]",
+                f"its base {[round(v, 3) for v in fp.as_list()]} is not inside the construction zone "
+                f"{zones.construction_zone.as_list()}",
+            )
+        for k, box in enumerate(zones.keep_out):
+            if fp.overlaps(box):
+                r.problem(sn, f"structures[{i}]", f"its base overlaps keep_out[{k}] {box.as_list()}")
+
+
+def _check_lunabotics(
+    r: _Reader,
+    top: dict[str, yaml.Node],
+    site: SiteSpec,
+    beacon_nodes: list[yaml.Node],
+    rovers: list[RoverSpec],
+    rover_nodes: list[dict[str, yaml.Node]],
+    limits: Limits,
+    telemetry: list[str],
+) -> None:
+    """The Lunabotics rules that apply to software (guidebook, see ``domain.md``)."""
+    zones = site.zones
+    if zones is None or site.preset not in ("ucf", "ksc"):
+        r.problem(top["mode"], "mode", f"lunabotics mode needs the ucf or ksc arena preset, not {site.preset!r}")
+        return
+    for i, (b, bn) in enumerate(zip(site.beacons, beacon_nodes, strict=False)):
+        if not zones.start_zone.contains(b.x_m, b.y_m, margin_m=-0.05):
+            r.problem(
+                bn,
+                f"site.beacons[{i}]",
+                f"fiducial {b.tag_id} at ({b.x_m:g}, {b.y_m:g}) is outside the start zone "
+                f"{zones.start_zone.as_list()}: lunabotics allows fiducials in the start zone only",
+            )
+    for i, (rv, rn) in enumerate(zip(rovers, rover_nodes, strict=False)):
+        sensors_node = rn.get("sensors")
+        sensor_items = sensors_node.value if isinstance(sensors_node, yaml.SequenceNode) else []
+        for k, sensor in enumerate(rv.sensors):
+            if sensor in LUNABOTICS_BANNED_SENSORS:
+                where = sensor_items[k] if k < len(sensor_items) else sensors_node
+                r.problem(
+                    where,
+                    f"rovers[{i}].sensors[{k}]",
+                    f"{sensor} is banned in lunabotics mode (no GPS, compass, ultrasonic or touch sensors)",
+                )
+        if not zones.start_zone.contains(rv.start.x_m, rv.start.y_m):
+            r.problem(
+                rn["start"],
+                f"rovers[{i}].start",
+                f"({rv.start.x_m:g}, {rv.start.y_m:g}) is outside the start zone {zones.start_zone.as_list()}",
+            )
+        if rv.model.mass_kg > LUNABOTICS_MAX_MASS_KG:
+            where = rn["model"] if "model" in rn else rn["id"]
+            r.problem(
+                where,
+                f"rovers[{i}].model.mass_kg",
+                f"{rv.model.mass_kg:g} kg is over the {LUNABOTICS_MAX_MASS_KG:g} kg limit",
+            )
+    if limits.time_s > zones.run_minutes * 60.0 + 1e-9:
+        lim = top.get("limits")
+        r.problem(
+            lim,
+            "limits.time_s",
+            f"{limits.time_s:g} s is longer than a {zones.name} run ({zones.run_minutes:g} min)",
+        )
+    if "telemetry" in top:
+        streams_node = top["telemetry"].value if isinstance(top["telemetry"], yaml.MappingNode) else []
+        seq = next((v for k, v in streams_node if getattr(k, "value", None) == "streams"), None)
+        items = seq.value if isinstance(seq, yaml.SequenceNode) else []
+        for k, stream in enumerate(telemetry):
+            if stream not in LUNABOTICS_TELEMETRY:
+                r.problem(
+                    items[k] if k < len(items) else top["telemetry"],
+                    f"telemetry.streams[{k}]",
+                    f"{stream} is not allowed in lunabotics mode: telemetry is for health only "
+                    f"(allowed: {', '.join(LUNABOTICS_TELEMETRY)})",
+                )
 
 
 def load_mission(path: str | Path) -> Mission:

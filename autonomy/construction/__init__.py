@@ -1,0 +1,1 @@
+"""Construction planning: structure specs to dig-haul-dump cycles (pure, deterministic)."""
