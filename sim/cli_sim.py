@@ -138,8 +138,7 @@ def _cmd_judge(args: argparse.Namespace) -> int:
 def _cmd_dig_demo(args: argparse.Namespace) -> int:
     """Scripted dig-haul-dump in the UCF arena: writes summary.json, the judge inputs, the before/after
     elevation plot and a rendered scene into ``--out``."""
-    import cv2
-
+    from sim.plots import write_scene_png
     from sim.scripted import run_dig_haul_dump
 
     out = Path(args.out)
@@ -148,7 +147,7 @@ def _cmd_dig_demo(args: argparse.Namespace) -> int:
     res.before.save(out / "elevation_before.npz")
     res.after.save(out / "elevation_after.npz")
     if res.scene_bgr is not None:
-        cv2.imwrite(str(out / "scene.png"), res.scene_bgr)
+        write_scene_png(out / "scene.png", res.scene_bgr)
     (out / "judge_inputs.json").write_text(json.dumps(res.judge_inputs, indent=2), encoding="utf-8")
     summary = {
         "mission": "scripted-dig-haul-dump",

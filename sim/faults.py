@@ -15,6 +15,9 @@ run's schedule is deterministic. What each fault looks like through the ports:
   the wheels whatever the command.
 - ``CommandDelay(delay_s)``: drive and tool commands take effect ``delay_s`` later.
 - ``CommandLoss``: drive and tool commands are dropped (the drive's command timeout then stops the rover).
+
+Mission files schedule faults in a ``faults:`` section (``autonomy.mission.mission_file.FaultSpec``);
+``faults_from_specs(specs, rover_id)`` turns the ones for a rover into these dataclasses.
 """
 
 from __future__ import annotations
@@ -23,8 +26,9 @@ import math
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
+from autonomy.mission.mission_file import FaultSpec
 from autonomy.msgs import (
     BatteryState,
     CameraFrame,
@@ -43,6 +47,7 @@ if TYPE_CHECKING:
     from sim.backend import SimRover
 
 SensorName = Literal["camera", "depth", "imu", "wheels", "battery", "tool"]
+_SENSORS = ("camera", "depth", "imu", "wheels", "battery", "tool")
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +116,74 @@ Fault = (
     | CommandDelay
     | CommandLoss
 )
+
+
+def fault_from_spec(spec: FaultSpec) -> Fault:
+    """One mission-file fault (``FaultSpec``, already validated by the mission reader) as the injector's
+    dataclass; ``box_m`` (x_min, y_min, x_max, y_max) becomes a ``sim.sites.Box``. Raises ValueError naming
+    the kind and the field when a spec lacks what its kind needs."""
+    k, t0, t1 = spec.kind, spec.start_s, spec.end_s
+    fault: Fault
+    if k == "sensor_dropout":
+        if spec.sensor not in _SENSORS:
+            raise ValueError(
+                f"fault {k}: sensor must be camera, depth, imu, wheels, battery or tool, got {spec.sensor!r}"
+            )
+        fault = SensorDropout(cast(SensorName, spec.sensor), t0, t1)
+    elif k == "frozen_frame":
+        if spec.sensor not in ("camera", "depth"):
+            raise ValueError(f"fault {k}: sensor must be camera or depth, got {spec.sensor!r}")
+        fault = FrozenFrame(cast(Literal["camera", "depth"], spec.sensor), t0, t1)
+    elif k == "imu_bias_step":
+        fault = ImuBiasStep(t0, spec.gyro_bias_radps, spec.accel_bias_mps2, t1)
+    elif k == "encoder_loss":
+        fault = EncoderLoss(t0, t1)
+    elif k == "low_friction_patch":
+        if spec.box_m is None:
+            raise ValueError(f"fault {k}: box_m [x_min, y_min, x_max, y_max] is required")
+        fault = LowFrictionPatch(Box(*spec.box_m), spec.friction, t0, t1)
+    elif k == "actuator_stall":
+        if spec.actuator not in ("tool", "drive"):
+            raise ValueError(f"fault {k}: actuator must be tool or drive, got {spec.actuator!r}")
+        fault = ActuatorStall(cast(Literal["tool", "drive"], spec.actuator), t0, t1)
+    elif k == "command_delay":
+        fault = CommandDelay(spec.delay_s, t0, t1)
+    elif k == "command_loss":
+        fault = CommandLoss(t0, t1)
+    else:
+        raise ValueError(f"fault kind {k!r} is not simulated")
+    _check(fault)
+    return fault
+
+
+def faults_from_specs(specs: Sequence[FaultSpec], rover_id: str) -> list[Fault]:
+    """The faults of ``specs`` that apply to ``rover_id`` (``rover_id`` None in a spec: every rover)."""
+    return [fault_from_spec(s) for s in specs if s.rover_id is None or s.rover_id == rover_id]
+
+
+def fault_to_dict(spec: FaultSpec) -> dict[str, Any]:
+    """A mission fault as JSON-able fields for ``summary.json`` (only the fields its kind uses; an open
+    end is ``null``)."""
+    out: dict[str, Any] = {
+        "kind": spec.kind,
+        "start_s": spec.start_s,
+        "end_s": spec.end_s if math.isfinite(spec.end_s) else None,
+        "rover_id": spec.rover_id,
+    }
+    k = spec.kind
+    if k in ("sensor_dropout", "frozen_frame"):
+        out["sensor"] = spec.sensor
+    elif k == "actuator_stall":
+        out["actuator"] = spec.actuator
+    elif k == "imu_bias_step":
+        out["gyro_bias_radps"] = list(spec.gyro_bias_radps)
+        out["accel_bias_mps2"] = list(spec.accel_bias_mps2)
+    elif k == "low_friction_patch":
+        out["box_m"] = list(spec.box_m) if spec.box_m is not None else None
+        out["friction"] = spec.friction
+    elif k == "command_delay":
+        out["delay_s"] = spec.delay_s
+    return out
 
 
 def _check(fault: Fault) -> None:

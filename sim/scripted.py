@@ -4,7 +4,6 @@ reference run the judge is checked against, and a demonstration for reports."""
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -15,8 +14,9 @@ import numpy.typing as npt
 from autonomy.msgs import DriveCommand, Pose2D, ToolCommand
 from sim.backend import SimRover
 from sim.judge import Autonomy, ElevationScan, JudgeReport, judge_run
+from sim.plots import plot_elevation
 from sim.run_judge import RunRecorder, cycles_from_dumps
-from sim.sites import Boulder, Box, Crater, Site, make_site, preset
+from sim.sites import Boulder, Crater, Site, make_site, preset
 from sim.world import World
 
 CONTROL_DT_S = 0.05
@@ -191,42 +191,3 @@ def run_dig_haul_dump(seed: int | None = None, cycles: int = 1, out_dir: Path | 
         return ScriptedResult(
             seed, report, rover.soil_dug_m3, dumped_in_box, before, after, world.time_s, inputs, scene
         )
-
-
-def plot_elevation(before: ElevationScan, after: ElevationScan, box: Box, path: Path) -> None:
-    """Before, after and difference maps of a run (matplotlib, Agg)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from matplotlib.patches import Rectangle
-
-    ny, nx = before.heights_m.shape
-    ext: Sequence[float] = (
-        before.origin_xy[0],
-        before.origin_xy[0] + (nx - 1) * before.cell_xy_m[0],
-        before.origin_xy[1],
-        before.origin_xy[1] + (ny - 1) * before.cell_xy_m[1],
-    )
-    fig, axes = plt.subplots(3, 1, figsize=(8, 11))
-    for ax, data, title in (
-        (axes[0], before.heights_m, "before (m)"),
-        (axes[1], after.heights_m, "after (m)"),
-        (axes[2], after.heights_m - before.heights_m, "after - before (m)"),
-    ):
-        diff = "-" in title
-        lim = max(float(np.abs(data).max()), 1e-6)
-        im = ax.imshow(
-            data,
-            origin="lower",
-            extent=tuple(ext),
-            cmap="RdBu" if diff else "terrain",
-            vmin=-lim if diff else None,
-            vmax=lim if diff else None,
-        )
-        ax.set_title(title)
-        fig.colorbar(im, ax=ax)
-        ax.add_patch(Rectangle((box.x_min_m, box.y_min_m), *box.size_xy, fill=False, color="k"))
-    fig.tight_layout()
-    fig.savefig(path, dpi=80)
-    plt.close(fig)

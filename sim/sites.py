@@ -16,6 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from sim.sinkage import SoilBearing
+
 FloatArray = npt.NDArray[np.float64]
 
 # SeedSequence streams of a site (separate from the World's own streams).
@@ -137,6 +139,7 @@ class SitePreset:
     slope_deg: float = 0.0  # large-scale tilt of the ground (open site), rising along +x
     walls: bool = True
     lighting: Lighting = Lighting()
+    bearing: SoilBearing | None = None  # wheel sinkage (sim/sinkage.py); None: firm ground, no sinkage
 
     def __post_init__(self) -> None:
         arena = Box(0.0, 0.0, self.size_m[0], self.size_m[1])

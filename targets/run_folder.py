@@ -203,6 +203,14 @@ def write_camera_snapshot(path: Path, frame: CameraFrame, observations: tuple[Fi
         raise OSError(f"{path}: could not write the camera snapshot")
 
 
+_CAPTIONS = {
+    "paths.png": "True and estimated paths, waypoints, beacons and rocks; localization error over time",
+    "scene.png": "The site at the end of the run (overview render, the site's sun, cast shadows)",
+    "elevation_before_after.png": "Elevation before and after the run, and the difference (what was dug and built)",
+    "camera.png": "The camera frame that saw the most tags, detections outlined",
+}
+
+
 def write_report_html(path: Path, summary: dict[str, Any], images: list[Path]) -> None:
     rows = "\n".join(
         f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(json.dumps(v) if not isinstance(v, str) else v)}</td></tr>"
@@ -215,7 +223,9 @@ def write_report_html(path: Path, summary: dict[str, Any], images: list[Path]) -
         for k, v in prof.items()
     )
     imgs = "\n".join(
-        f'<img src="data:image/png;base64,{base64.b64encode(p.read_bytes()).decode()}" style="max-width:100%">'
+        f'<figure><img src="data:image/png;base64,{base64.b64encode(p.read_bytes()).decode()}" '
+        f'alt="{html.escape(p.stem)}" style="max-width:100%"><figcaption>{html.escape(_CAPTIONS.get(p.name, p.name))}'
+        "</figcaption></figure>"
         for p in images
     )
     title = html.escape(summary["mission"])

@@ -2,7 +2,9 @@
 
 This is the thin shell: it builds the world (``sim``), the pipeline (``autonomy``), connects them through
 the rover's ports (``hw.rover_io.RoverIO``), records ground truth beside the estimate, and writes
-``summary.json``, ``paths.png``, ``report.html`` and ``run.mcap``.
+``summary.json``, ``paths.png``, ``scene.png`` (an overview render of the site and the rover at the end),
+``elevation_before_after.png``, ``report.html`` and ``run.mcap``. A mission's ``faults:`` are injected into
+its rovers' ports (``sim.faults``) and listed in the summary.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -24,7 +26,16 @@ from autonomy.runtime.metrics import absolute_trajectory_error, position_nees
 from autonomy.runtime.pipeline import Pipeline, RoverGeometry, mission_pipeline_config
 from autonomy.runtime.profiler import StageProfiler
 from hw.interfaces import Clock
-from targets.run_folder import RunTrace, plot_paths, write_camera_snapshot, write_mcap, write_report_html
+from targets.run_folder import (
+    RunTrace,
+    plot_paths,
+    write_camera_snapshot,
+    write_mcap,
+    write_report_html,
+)
+
+if TYPE_CHECKING:
+    from sim.backend import SimSensorProfile
 
 CONTROL_HZ = 20.0
 
@@ -62,9 +73,14 @@ def run_mission_in_sim(
     max_steps: int | None = None,
     progress: Callable[[float, float], None] | None = None,
     frame_sink: Callable[[SensorFrame], None] | None = None,
+    profile: SimSensorProfile | None = None,
 ) -> SimRunResult:
     """Run ``mission`` headless (or with ``gui``) and return its summary; write the run folder if
-    ``out_dir`` is given. ``progress(sim_s, limit_s)`` is called once per simulated second."""
+    ``out_dir`` is given. ``progress(sim_s, limit_s)`` is called once per simulated second. ``profile``:
+    the rover's sensors (default ``SimSensorProfile()``). The mission's ``faults:`` are injected into the
+    rover's ports for their time windows."""
+    from sim.faults import FaultInjector, fault_to_dict, faults_from_specs
+    from sim.plots import plot_elevation, write_scene_png
     from sim.run_judge import RunJudge
     from sim.world import World  # the sim extra is needed only here
 
@@ -81,13 +97,18 @@ def run_mission_in_sim(
         gui=gui,
     )
     try:
-        rover = world.add_rover(spec.rover_id, spec.start)
+        rover = world.add_rover(spec.rover_id, spec.start, profile)
+        rover_faults = faults_from_specs(mission.faults, spec.rover_id)
+        if rover_faults:
+            FaultInjector(rover, rover_faults)  # wraps the rover's ports (io() bundles them) and hooks its steps
         judge = RunJudge(world)  # the before-scan, contacts and paths, as the competition judges
         io = rover.io()
         profiler = StageProfiler(time.perf_counter)
         config = mission_pipeline_config(mission, spec, RoverGeometry(io.drive.wheel_radius_m, io.drive.track_width_m))
         pipeline = Pipeline(config, profiler)
         trace = RunTrace(spec.rover_id)
+        fault_tags = [0] * len(mission.faults)  # tags seen while each fault was active on this rover
+        applies = [f.rover_id is None or f.rover_id == spec.rover_id for f in mission.faults]
         reached: dict[int, float] = {}
         last_progress = [-1]
 
@@ -109,6 +130,9 @@ def run_mission_in_sim(
             trace.sigma_m.append(rep.estimate.position_sigma_m())
             trace.nees_xy.append(position_nees(rep.estimate, truth))
             trace.tags_seen.append(len(rep.observations))
+            for i, f in enumerate(mission.faults):
+                if applies[i] and f.start_s <= frame.stamp_s < f.end_s:
+                    fault_tags[i] += len(rep.observations)
             trace.tags_accepted.append(rep.accepted_observations)
             trace.cmd.append((commands.drive.linear_x_mps, commands.drive.angular_z_radps))
             nav = rep.navigation
@@ -128,6 +152,8 @@ def run_mission_in_sim(
         result: LoopResult = loop.run()
         obstacles = [(r.x_m, r.y_m, r.radius_m) for r in world.rocks]
         judged = judge.finish(autonomous=True).summary_fields()
+        scene = world.render_scene() if out_dir is not None else None  # the site as the run left it
+        after = world.elevation_scan()
     finally:
         world.close()
     wall_s = time.perf_counter() - wall_start
@@ -160,6 +186,10 @@ def run_mission_in_sim(
         "final_estimated_pose": [round(v, 4) for v in trace.est_pose[-1]] if trace.est_pose else None,
     }
     summary |= judged
+    summary["faults"] = [
+        fault_to_dict(f) | {"applied": applies[i], "tag_observations_while_active": fault_tags[i]}
+        for i, f in enumerate(mission.faults)
+    ]
     summary["profile"] = profiler.summary()
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -174,6 +204,12 @@ def run_mission_in_sim(
             f"{mission.name} seed {seed}: {result.status.value}, ATE {ate:.3f} m",
         )
         images = [png]
+        if scene is not None:
+            images.append(write_scene_png(out_dir / "scene.png", scene))
+        elevation_png = out_dir / "elevation_before_after.png"
+        site_box = world.site.preset.target_box if world.site is not None else None
+        plot_elevation(judge.before, after, site_box, elevation_png)
+        images.append(elevation_png)
         if best_view:
             cam_png = out_dir / "camera.png"
             write_camera_snapshot(cam_png, *best_view[0])

@@ -63,3 +63,35 @@ def test_same_seed_same_run(repo_root: Path) -> None:
     assert a["steps"] == 200
     c = run_mission_in_sim(mission, 3, None, max_steps=200).summary
     assert _comparable(c) != _comparable(a)  # the seed matters
+
+
+def test_mission_faults_are_injected_and_reported(repo_root: Path, tmp_path: Path) -> None:
+    """missions/waypoints-faults.yaml: no camera frame (so no tag) in the dropout window, the IMU's specific
+    force jumps by the bias in its window; both listed in summary.json. The report shows the scene and the
+    before/after elevation plot."""
+    from autonomy.msgs import SensorFrame
+
+    mission = load_mission(repo_root / "missions" / "waypoints-faults.yaml")
+    frames: list[SensorFrame] = []
+    s = run_mission_in_sim(mission, 1, tmp_path, max_steps=160, frame_sink=frames.append).summary
+    dropout, bias = s["faults"]
+    assert dropout == {
+        "kind": "sensor_dropout", "start_s": 1.0, "end_s": 4.0, "rover_id": None, "sensor": "camera",
+        "applied": True, "tag_observations_while_active": 0,
+    }  # fmt: skip
+    assert bias["kind"] == "imu_bias_step" and bias["accel_bias_mps2"] == [0.0, 0.0, 3.0] and bias["applied"]
+    assert s["tag_observations"] > 0  # tags were seen outside the window
+    in_dropout = [f for f in frames if 1.0 <= f.stamp_s < 4.0]
+    assert in_dropout and all(f.camera is None for f in in_dropout)
+    assert any(f.camera is not None for f in frames if f.stamp_s < 1.0)
+    assert any(f.camera is not None for f in frames if f.stamp_s >= 4.0)
+    az = {f.stamp_s: f.imu.linear_acceleration_mps2[2] for f in frames if f.imu is not None}
+    during = [a for t, a in az.items() if 4.0 <= t < 7.0]
+    outside = [a for t, a in az.items() if t < 4.0 or t >= 7.0]
+    assert abs(sum(during) / len(during) - sum(outside) / len(outside) - 3.0) < 0.3
+    on_disk = json.loads((tmp_path / "summary.json").read_text())
+    assert on_disk["faults"] == s["faults"]
+    for name in ("scene.png", "elevation_before_after.png"):
+        assert (tmp_path / name).stat().st_size > 1000
+    report = (tmp_path / "report.html").read_text()
+    assert report.count("<img") >= 4  # paths, scene, elevation, camera

@@ -150,3 +150,66 @@ def test_invalid_fault_rejected(world: World) -> None:
         FaultInjector(r, [CommandDelay(0.0, 1.0)])
     with pytest.raises(ValueError, match="start_s < end_s"):
         FaultInjector(r, [EncoderLoss(2.0, 1.0)])
+
+
+def test_mission_fault_specs_convert_per_rover() -> None:
+    """Every mission-file fault kind becomes the injector's dataclass; rover None applies to every rover."""
+    from autonomy.mission.mission_file import FAULT_KINDS, parse_mission
+    from sim.faults import fault_to_dict, faults_from_specs
+
+    text = """
+mission: faults
+site:
+  preset: uneven-plain
+  size_m: [12.0, 12.0]
+  beacons: [{id: 0, x_m: 5.0, y_m: 0.0, z_m: 0.5, size_m: 0.3, facing_yaw_rad: 3.1416}]
+rovers:
+  - {id: a, start: {x_m: 0.0, y_m: 0.0, yaw_rad: 0.0}}
+  - {id: b, start: {x_m: 2.0, y_m: 0.0, yaw_rad: 0.0}}
+waypoints: [{x_m: 1.0, y_m: 0.0}]
+faults:
+  - {kind: sensor_dropout, sensor: depth, start_s: 1, end_s: 2}
+  - {kind: frozen_frame, sensor: camera, start_s: 2, rover: a}
+  - {kind: imu_bias_step, start_s: 3, gyro_bias_radps: [0, 0, 0.01], rover: b}
+  - {kind: encoder_loss, start_s: 4, end_s: 5}
+  - {kind: low_friction_patch, box_m: [1, -1, 3, 1], friction: 0.05}
+  - {kind: actuator_stall, actuator: tool, start_s: 6}
+  - {kind: command_delay, delay_s: 0.3, start_s: 7, end_s: 8}
+  - {kind: command_loss, start_s: 9, end_s: 10}
+"""
+    mission = parse_mission(text, "faults.yaml")
+    assert {f.kind for f in mission.faults} == set(FAULT_KINDS)
+    a = faults_from_specs(mission.faults, "a")
+    b = faults_from_specs(mission.faults, "b")
+    assert [type(f) for f in a] == [
+        SensorDropout, FrozenFrame, EncoderLoss, LowFrictionPatch, ActuatorStall, CommandDelay, CommandLoss,
+    ]  # fmt: skip
+    assert ImuBiasStep in {type(f) for f in b} and FrozenFrame not in {type(f) for f in b}
+    assert a[0] == SensorDropout("depth", 1.0, 2.0)
+    assert a[3] == LowFrictionPatch(Box(1.0, -1.0, 3.0, 1.0), 0.05, 0.0)
+    assert a[4] == ActuatorStall("tool", 6.0) and a[5] == CommandDelay(0.3, 7.0, 8.0)
+    assert next(f for f in b if isinstance(f, ImuBiasStep)) == ImuBiasStep(3.0, (0.0, 0.0, 0.01))
+    as_dicts = [fault_to_dict(f) for f in mission.faults]
+    assert as_dicts[1] == {"kind": "frozen_frame", "start_s": 2.0, "end_s": None, "rover_id": "a", "sensor": "camera"}
+    assert as_dicts[4]["box_m"] == [1.0, -1.0, 3.0, 1.0] and as_dicts[4]["friction"] == 0.05
+
+
+def test_mission_faults_drive_the_injector(world: World) -> None:
+    """A low-friction patch and a command loss from mission specs act on a rover like hand-made faults."""
+    from autonomy.mission.mission_file import FaultSpec
+    from sim.faults import faults_from_specs
+
+    r = _rover(world)
+    specs = (
+        FaultSpec("command_loss", start_s=0.5, end_s=5.0, rover_id="r1"),
+        FaultSpec("encoder_loss", 0.0, rover_id="x"),
+    )
+    FaultInjector(r, faults_from_specs(specs, "r1"))
+    _drive(world, r, 0.3, 0.4)
+    moving = r.drive.wheel_targets_radps
+    _drive(world, r, 0.3, 1.0)  # commands lost: the command timeout stops the wheels
+    assert moving != (0.0, 0.0) and r.drive.wheel_targets_radps == (0.0, 0.0)
+    reading = r.wheels.read()
+    assert reading is not None and reading.valid  # the other rover's encoder loss is not applied
+    with pytest.raises(ValueError, match="sensor must be"):
+        faults_from_specs((FaultSpec("sensor_dropout", 0.0, sensor="lidar"),), "r1")

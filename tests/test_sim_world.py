@@ -393,11 +393,12 @@ def test_camera_frames_types_and_rate(world: World) -> None:
             assert frame.camera_id == "front" and frame.mount == r.camera.mount and frame.info == info
             stamps.append(frame.stamp_s)
         if depth is not None:
-            assert depth.depth_m.shape == (480, 640) and depth.depth_m.dtype == np.float32
+            assert depth.depth_m.shape == (120, 160) and depth.depth_m.dtype == np.float32
+            assert depth.info == r.depth.info and depth.info.fx_px == pytest.approx(info.fx_px / 4)
             depth_stamps.append(depth.stamp_s)
         clock.sleep_until(clock.now_s() + 1.0 / CONTROL_HZ)
     assert stamps == pytest.approx([0.0, 0.2, 0.4, 0.6, 0.8, 1.0])
-    assert depth_stamps == stamps  # one render feeds both
+    assert depth_stamps == stamps  # the depth image is the camera render's z-buffer, decimated 4x
     assert r.camera.read() is None  # not due again yet
 
 
@@ -454,16 +455,17 @@ def test_depth_of_a_known_object(beacon_world: BeaconScene) -> None:
     _, r, frame, depth = beacon_world
     assert depth.stamp_s == frame.stamp_s
     corners, _ = _detect(frame.image_bgr)
-    u, v = np.round(corners[0].mean(axis=0)).astype(int)
+    k = frame.info.width_px // depth.info.width_px  # depth pixel (u, v) is camera pixel (k u + k // 2, ...)
+    u, v = np.round((corners[0].mean(axis=0) - k // 2) / k).astype(int)
     pose = r.true_pose3d()
     r_cam = pose.rotation() @ depth.mount.rotation()
     p_cam = pose.rotation() @ depth.mount.translation() + pose.translation()
     expected_z = float((r_cam.T @ (np.array([TAG.x_m, TAG.y_m, TAG.z_m]) - p_cam))[2])
     assert float(depth.depth_m[v, u]) == pytest.approx(expected_z, abs=0.03)
     d = depth.depth_m
-    assert np.all(np.isnan(d[:20]))  # sky above the horizon: no return
+    assert np.all(np.isnan(d[:5]))  # sky above the horizon: no return
     assert np.all(frame.image_bgr[:20] < 20)  # and black
-    ground = d[-40:]  # the nearest ground, seen past the bucket
+    ground = d[-10:]  # the nearest ground, seen past the bucket
     assert np.nanmin(ground) > 0.3 and np.nanmax(ground) < 3.0
     assert not np.any(d <= 0.0)
 
@@ -476,8 +478,9 @@ def test_pose3d_round_trip_of_the_default_mount() -> None:
 
 def test_render_matches_camera_info_to_the_pixel(world: World) -> None:
     """A floating board in view: the pixels the render shows it in are exactly those whose centres the
-    CameraInfo + mount + true pose put inside its projected outline (edges may differ by a pixel)."""
-    r = world.add_rover("a", Pose2D(0.0, 0.0, 0.0))
+    CameraInfo + mount + true pose put inside its projected outline (edges may differ by a pixel).
+    The depth sensor at the camera's full resolution (decimation 1) shows the camera render's pixels."""
+    r = world.add_rover("a", Pose2D(0.0, 0.0, 0.0), SimSensorProfile(depth_width_px=640, depth_height_px=480))
     world.clock.sleep_until(0.5)
     c = world.client
     half = [0.01, 0.35, 0.2]
@@ -516,3 +519,37 @@ def test_render_matches_camera_info_to_the_pixel(world: World) -> None:
     core = cv2.erode(inside.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
     grown = cv2.dilate(inside.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
     assert np.all(rendered[core]) and not np.any(rendered & ~grown)
+
+
+def test_decimated_depth_matches_a_depth_render_of_its_own() -> None:
+    """The default depth (the camera render's z-buffer every 4th pixel) and a depth sensor rendering its own
+    160x120 image (another rate) agree pixel for pixel: one set of intrinsics, ``depth_info``."""
+    shared = SimSensorProfile()
+    own = SimSensorProfile(depth_rate_hz=10.0)
+    assert shared.depth_decimation() == 4 and own.depth_decimation() is None
+    assert shared.depth_info() == own.depth_info()
+    images = []
+    for profile in (shared, own):
+        with _world(beacons=[TAG], keep_clear_xy=[(0.0, 0.0), (2.0, 0.0)]) as w:
+            r = w.add_rover("a", Pose2D(0.0, 0.0, 0.05), profile)
+            w.clock.sleep_until(0.5)
+            assert r.depth is not None
+            f = r.depth.read()
+            assert f is not None and f.depth_m.shape == (120, 160)
+            images.append(f)
+    a, b = images
+    assert a.info == SimSensorProfile().depth_info()
+    both = np.isfinite(a.depth_m) & np.isfinite(b.depth_m)
+    assert both.sum() > 0.5 * a.depth_m.size
+    assert np.mean(np.isfinite(a.depth_m) != np.isfinite(b.depth_m)) < 0.01
+    diff = np.abs(a.depth_m[both] - b.depth_m[both])
+    assert float(np.median(diff)) < 0.005 and float(np.quantile(diff, 0.95)) < 0.05
+
+
+def test_depth_profile_is_validated() -> None:
+    with pytest.raises(ValueError, match="depth size"):
+        SimSensorProfile(depth_width_px=0)
+    with pytest.raises(ValueError, match="depth_rate_hz"):
+        SimSensorProfile(depth_rate_hz=0.0)
+    assert SimSensorProfile(depth_width_px=100, depth_height_px=75).depth_decimation() is None
+    assert SimSensorProfile(camera_enabled=False).depth_decimation() is None
