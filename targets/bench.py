@@ -157,6 +157,14 @@ def run_benchmarks(
         from targets.bench_perception import run_perception_bench
 
         results["perception"] = run_perception_bench(mission_path, seed=seed, steps=steps, repeats=3)
+    if "navigation" in wanted:
+        from targets.bench_navigation import run_navigation_bench
+
+        results["navigation"] = run_navigation_bench(seed=seed)
+    if "mapping" in wanted:
+        from targets.bench_mapping import run_mapping_bench
+
+        results["mapping"] = run_mapping_bench()
     if not wanted & {"loop", "fiducials"}:
         return results
     mission = load_mission(mission_path)

@@ -3,7 +3,7 @@
     rover sim run MISSION --out DIR [--seed N] [--gui] [--max-steps N]
     rover mission check MISSION [MISSION ...]
     rover mission plan MISSION [--json FILE]   (the construction plan, before anything drives)
-    rover bench [--json FILE] [--seed N] [--suite loop|fiducials|sim]
+    rover bench [--json FILE] [--seed N] [--suite loop|fiducials|sim|perception|navigation|mapping]
     rover run --board BOARD         (on the rover board: the real stack)
     rover flash mcu --port PORT     (mpy-cross + mpremote; --dry-run shows the plan)
     rover deploy --board B --host H (wheel -> ssh -> venv + systemd unit; --dry-run)
@@ -156,9 +156,10 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument(
         "--suite",
         action="append",
-        choices=["loop", "fiducials", "sim", "perception"],
+        choices=["loop", "fiducials", "sim", "perception", "navigation", "mapping"],
         default=None,
-        help="run only this suite (repeatable; default: loop, fiducials, sim; perception takes 2-3 min)",
+        help="run only this suite (repeatable; default: loop, fiducials, sim; perception takes 2-3 min; "
+        "navigation, mapping: planner and elevation-map fusion vs their peers)",
     )
     bench.set_defaults(func=_cmd_bench)
     return parser

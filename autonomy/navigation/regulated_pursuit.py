@@ -1,0 +1,270 @@
+"""Regulated pure pursuit along a planner ``Path``, with a precise final approach to a pose and reverse driving.
+
+State: the pose p = (x, y, yaw) of ``base_link`` in ``map``; the path is a polyline with an optional goal
+heading and a ``reverse`` flag (the rear leads: the effective heading is yaw + pi and v < 0).
+
+One tick::
+
+    progress   s* = arc length of the closest point of the path to p (searched forward from the last s*,
+               so a path that doubles back is not skipped); e = cross-track distance
+    look-ahead L = clip(lookahead_time_s |v_prev|, lookahead_min_m, lookahead_max_m); T = point at s* + L
+               (the goal itself once within L of it)
+    alpha      = wrap(atan2(T - p) - heading),  heading = yaw (+ pi when reversing)
+    kappa      = 2 sin(alpha) / |T - p|
+    speed      v* = max_speed x r_curv x r_prox x r_slope, each ratio in [min_ratio, 1]:
+                 r_curv  = min(1, (1 / |kappa|) / regulated_min_radius_m)                (Nav2 RPP)
+                 r_prox  = 1 - (1 - min_proximity_ratio) cost(p) / 252       (costmap's graded cost at p)
+                 r_slope = 1 - (1 - min_slope_ratio) min(1, slope / max_slope_deg)
+               then v* <= max(approach_min_speed, sqrt(2 approach_decel (d_goal - xy_tolerance / 2)))
+    command    rotate in place (v = 0, w = clip(gain alpha)) when |alpha| > rotate_enter_rad (hysteresis);
+               else v = sign v*, w = kappa |v| (sign = -1 reversing)
+    final      within xy_tolerance_m of the goal position: align to the goal heading in place with
+               |w| = clip(sqrt(2 max_yaw_accel |dyaw| ) , min_rotate_radps, max_yaw_rate) (no overshoot);
+               done when |dyaw| < yaw_tolerance_rad (or no goal heading). Leaves ALIGN again only if the
+               position error grows past 2 xy_tolerance_m.
+
+Rate limits |dv| <= max_accel dt and |dw| <= max_yaw_accel dt, with dt = stamp_s - previous stamp
+(``control_period_s`` on the first call, capped at ``max_dt_s``).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from enum import StrEnum
+
+import numpy as np
+
+from autonomy.msgs import DriveCommand, Pose2D, PoseEstimate, wrap_angle_rad
+from autonomy.navigation.costmap import MAX_GRADED_COST, Costmap
+from autonomy.navigation.planner import Path
+
+
+class FollowPhase(StrEnum):
+    IDLE = "idle"  # no path
+    TRACK = "track"
+    ROTATE = "rotate"  # in place toward the look-ahead point
+    ALIGN = "align"  # in place to the goal heading
+    DONE = "done"
+
+
+@dataclass(frozen=True, slots=True)
+class RegulatedPursuitParams:
+    max_speed_mps: float = 0.30
+    max_yaw_rate_radps: float = 0.6
+    max_accel_mps2: float = 0.5
+    max_yaw_accel_radps2: float = 1.5
+    lookahead_min_m: float = 0.3
+    lookahead_max_m: float = 0.9
+    lookahead_time_s: float = 2.0
+    rotate_enter_rad: float = math.radians(50.0)
+    rotate_exit_rad: float = math.radians(10.0)
+    rotate_gain_per_s: float = 1.5
+    regulated_min_radius_m: float = 0.9
+    min_proximity_ratio: float = 0.35
+    max_slope_deg: float = 25.0
+    min_slope_ratio: float = 0.4
+    approach_decel_mps2: float = 0.2
+    approach_min_speed_mps: float = 0.03
+    xy_tolerance_m: float = 0.03  # below the 5 cm target: margin for the last tick's motion
+    yaw_tolerance_rad: float = math.radians(1.5)  # below the 3 deg target
+    min_rotate_radps: float = 0.05
+    control_period_s: float = 0.05
+    max_dt_s: float = 0.2
+
+    def __post_init__(self) -> None:
+        for name in (
+            "max_speed_mps",
+            "max_yaw_rate_radps",
+            "max_accel_mps2",
+            "max_yaw_accel_radps2",
+            "lookahead_min_m",
+            "lookahead_max_m",
+            "rotate_gain_per_s",
+            "regulated_min_radius_m",
+            "max_slope_deg",
+            "approach_decel_mps2",
+            "xy_tolerance_m",
+            "yaw_tolerance_rad",
+            "control_period_s",
+            "max_dt_s",
+        ):
+            v = getattr(self, name)
+            if not (math.isfinite(v) and v > 0.0):
+                raise ValueError(f"RegulatedPursuitParams.{name}: must be finite and > 0, got {v}")
+        for name in ("min_proximity_ratio", "min_slope_ratio"):
+            v = getattr(self, name)
+            if not 0.0 < v <= 1.0:
+                raise ValueError(f"RegulatedPursuitParams.{name}: must be in (0, 1], got {v}")
+        if self.lookahead_max_m < self.lookahead_min_m:
+            raise ValueError("RegulatedPursuitParams: lookahead_max_m < lookahead_min_m")
+        if not 0.0 <= self.rotate_exit_rad <= self.rotate_enter_rad <= math.pi:
+            raise ValueError("RegulatedPursuitParams: need 0 <= rotate_exit_rad <= rotate_enter_rad <= pi")
+        if not 0.0 <= self.approach_min_speed_mps <= self.max_speed_mps:
+            raise ValueError("RegulatedPursuitParams.approach_min_speed_mps: must be in [0, max_speed_mps]")
+
+
+@dataclass(frozen=True, slots=True)
+class FollowStatus:
+    stamp_s: float
+    phase: FollowPhase
+    progress_m: float  # arc length of the closest path point
+    distance_to_goal_m: float  # straight-line distance to the goal position
+    cross_track_m: float
+    yaw_error_rad: float  # to the goal heading (0 when the path has none)
+
+    @property
+    def done(self) -> bool:
+        return self.phase == FollowPhase.DONE
+
+
+def _clip(v: float, lo: float, hi: float) -> float:
+    return lo if v < lo else hi if v > hi else v
+
+
+class RegulatedPurePursuit:
+    """Follows planner ``Path``s (see the module docstring). ``step`` is the control tick."""
+
+    def __init__(self, params: RegulatedPursuitParams | None = None) -> None:
+        self.params = params or RegulatedPursuitParams()
+        self._path: Path | None = None
+        self._cum = np.zeros(1)
+        self._seg = 0
+        self._phase = FollowPhase.IDLE
+        self._last_stamp_s: float | None = None
+        self._v = 0.0
+        self._w = 0.0
+        self.status = FollowStatus(0.0, FollowPhase.IDLE, 0.0, 0.0, 0.0, 0.0)
+
+    def reset(self) -> None:
+        """Forget the path and the progress (the speed state and rate limits are kept)."""
+        self._path = None
+        self._phase = FollowPhase.IDLE
+
+    def step(
+        self,
+        estimate: PoseEstimate | Pose2D,
+        path: Path | None,
+        stamp_s: float,
+        *,
+        costmap: Costmap | None = None,
+        slope_deg: float = 0.0,
+    ) -> DriveCommand:
+        """The drive command for this tick. A new ``path`` object restarts the progress along it."""
+        prm = self.params
+        pose = estimate.pose if isinstance(estimate, PoseEstimate) else estimate
+        if not math.isfinite(stamp_s):
+            raise ValueError(f"RegulatedPurePursuit.step: stamp must be finite, got {stamp_s}")
+        if self._last_stamp_s is None:
+            dt = prm.control_period_s
+        else:
+            dt = stamp_s - self._last_stamp_s
+            if dt < 0.0:
+                raise ValueError(f"RegulatedPurePursuit.step: time went backwards ({self._last_stamp_s} -> {stamp_s})")
+            dt = min(dt, prm.max_dt_s)
+        self._last_stamp_s = stamp_s
+        if path is not self._path:
+            self._set_path(path)
+        if self._path is None:
+            v_goal, w_goal, rotating = 0.0, 0.0, True
+            self.status = FollowStatus(stamp_s, FollowPhase.IDLE, 0.0, 0.0, 0.0, 0.0)
+        else:
+            v_goal, w_goal, rotating = self._control(self._path, pose, stamp_s, costmap, slope_deg)
+        v = _clip(v_goal, self._v - prm.max_accel_mps2 * dt, self._v + prm.max_accel_mps2 * dt)
+        if not rotating and abs(v_goal) > 1e-9:
+            w_goal *= v / v_goal  # stay on the arc while the speed is rate-limited
+        w = _clip(w_goal, self._w - prm.max_yaw_accel_radps2 * dt, self._w + prm.max_yaw_accel_radps2 * dt)
+        w = _clip(w, -prm.max_yaw_rate_radps, prm.max_yaw_rate_radps)
+        self._v, self._w = v, w
+        return DriveCommand(stamp_s, v, w)
+
+    # -- internals -------------------------------------------------------------------------------------
+
+    def _set_path(self, path: Path | None) -> None:
+        self._path = path
+        self._seg = 0
+        if path is None:
+            self._phase = FollowPhase.IDLE
+            return
+        pts = path.points_xy_m
+        self._cum = np.concatenate([[0.0], np.cumsum(np.hypot(*np.diff(pts, axis=0).T))])
+        self._phase = FollowPhase.TRACK
+
+    def _project(self, path: Path, x: float, y: float) -> tuple[float, float, int]:
+        """(s of the closest point, its distance, segment) over the segments from the current one on."""
+        pts = path.points_xy_m
+        a = pts[self._seg : -1]
+        b = pts[self._seg + 1 :]
+        d = b - a
+        l2 = np.maximum((d * d).sum(axis=1), 1e-12)
+        t = np.clip(((x - a[:, 0]) * d[:, 0] + (y - a[:, 1]) * d[:, 1]) / l2, 0.0, 1.0)
+        cx = a[:, 0] + t * d[:, 0]
+        cy = a[:, 1] + t * d[:, 1]
+        dist = np.hypot(cx - x, cy - y)
+        i = int(np.argmin(dist))
+        seg = self._seg + i
+        return float(self._cum[seg] + t[i] * math.sqrt(l2[i])), float(dist[i]), seg
+
+    def _point_at(self, path: Path, s: float) -> tuple[float, float]:
+        pts = path.points_xy_m
+        s = _clip(s, 0.0, float(self._cum[-1]))
+        i = int(np.clip(np.searchsorted(self._cum, s, side="right") - 1, 0, len(pts) - 2))
+        seg = float(self._cum[i + 1] - self._cum[i])
+        f = 0.0 if seg <= 0.0 else (s - float(self._cum[i])) / seg
+        return float(pts[i, 0] + f * (pts[i + 1, 0] - pts[i, 0])), float(pts[i, 1] + f * (pts[i + 1, 1] - pts[i, 1]))
+
+    def _control(
+        self, path: Path, pose: Pose2D, stamp_s: float, costmap: Costmap | None, slope_deg: float
+    ) -> tuple[float, float, bool]:
+        prm = self.params
+        gx, gy = path.goal_xy
+        s, cross, self._seg = self._project(path, pose.x_m, pose.y_m)
+        d_goal = pose.distance_to_m(gx, gy)
+        yaw_err = 0.0 if path.goal_yaw_rad is None else wrap_angle_rad(path.goal_yaw_rad - pose.yaw_rad)
+
+        if self._phase in (FollowPhase.ALIGN, FollowPhase.DONE) and d_goal > 2.0 * prm.xy_tolerance_m:
+            self._phase = FollowPhase.TRACK
+        elif self._phase in (FollowPhase.TRACK, FollowPhase.ROTATE) and d_goal <= prm.xy_tolerance_m:
+            self._phase = FollowPhase.ALIGN
+        if self._phase in (FollowPhase.ALIGN, FollowPhase.DONE):
+            if abs(yaw_err) < prm.yaw_tolerance_rad:
+                self._phase = FollowPhase.DONE
+            elif self._phase == FollowPhase.DONE and abs(yaw_err) > 2.0 * prm.yaw_tolerance_rad:
+                self._phase = FollowPhase.ALIGN
+            self.status = FollowStatus(stamp_s, self._phase, s, d_goal, cross, yaw_err)
+            if self._phase == FollowPhase.DONE:
+                return 0.0, 0.0, True
+            mag = min(math.sqrt(2.0 * prm.max_yaw_accel_radps2 * abs(yaw_err)), prm.max_yaw_rate_radps)
+            mag = min(max(mag, prm.min_rotate_radps), prm.rotate_gain_per_s * abs(yaw_err) + prm.min_rotate_radps)
+            return 0.0, math.copysign(mag, yaw_err), True
+
+        sign = -1.0 if path.reverse else 1.0
+        heading = pose.yaw_rad + (math.pi if path.reverse else 0.0)
+        look = _clip(prm.lookahead_time_s * abs(self._v), prm.lookahead_min_m, prm.lookahead_max_m)
+        total = float(self._cum[-1])
+        tx, ty = (gx, gy) if d_goal <= look or s + look >= total else self._point_at(path, s + look)
+        dist_t = math.hypot(tx - pose.x_m, ty - pose.y_m)
+        alpha = wrap_angle_rad(math.atan2(ty - pose.y_m, tx - pose.x_m) - heading) if dist_t > 1e-9 else 0.0
+        if self._phase == FollowPhase.ROTATE and abs(alpha) < prm.rotate_exit_rad:
+            self._phase = FollowPhase.TRACK
+        elif self._phase == FollowPhase.TRACK and abs(alpha) > prm.rotate_enter_rad:
+            self._phase = FollowPhase.ROTATE
+        self.status = FollowStatus(stamp_s, self._phase, s, d_goal, cross, yaw_err)
+        if self._phase == FollowPhase.ROTATE:
+            w = _clip(prm.rotate_gain_per_s * alpha, -prm.max_yaw_rate_radps, prm.max_yaw_rate_radps)
+            if abs(w) < prm.min_rotate_radps:
+                w = math.copysign(prm.min_rotate_radps, alpha)
+            return 0.0, w, True
+
+        kappa = 2.0 * math.sin(alpha) / max(dist_t, 1e-9)
+        r_curv = 1.0 if abs(kappa) < 1e-9 else min(1.0, (1.0 / abs(kappa)) / prm.regulated_min_radius_m)
+        r_prox = 1.0
+        if costmap is not None:
+            c = min(costmap.cost_at(pose.x_m, pose.y_m), MAX_GRADED_COST)
+            r_prox = 1.0 - (1.0 - prm.min_proximity_ratio) * c / MAX_GRADED_COST
+        r_slope = 1.0 - (1.0 - prm.min_slope_ratio) * min(1.0, abs(slope_deg) / prm.max_slope_deg)
+        v = prm.max_speed_mps * max(r_curv, 0.2) * r_prox * r_slope
+        v = min(v, prm.max_yaw_rate_radps / abs(kappa)) if abs(kappa) > 1e-9 else v
+        ramp = math.sqrt(2.0 * prm.approach_decel_mps2 * max(0.0, d_goal - 0.5 * prm.xy_tolerance_m))
+        v = min(v, max(prm.approach_min_speed_mps, ramp))
+        return sign * v, kappa * v, False

@@ -1,0 +1,18 @@
+"""The navigation bench runs end to end on small grids and returns a JSON-able dict (no timing checks)."""
+
+from __future__ import annotations
+
+import json
+
+from targets.bench_navigation import run_navigation_bench
+
+
+def test_navigation_bench_small() -> None:
+    out = run_navigation_bench(seed=1, repeats=2, python_repeats=1, local_n=60, global_n=120)
+    json.dumps(out)
+    for key in ("local", "global", "salt"):
+        suite = out[key]
+        assert suite["cost_equal_to_baseline"] is True
+        assert "p50_ms" in suite["regolith_plan"] and "p50_ms" in suite["python"]
+        assert "p50_ms" in suite["pyastar2d"] or "skipped" in suite["pyastar2d"]
+    assert out["replan"]["incremental"]["valid"] is True
