@@ -345,6 +345,8 @@ class PoseEstimate:
     pose: Pose2D
     covariance: Mat3
     landmarks_used: int = 0
+    # True while the covariance is past the estimator's lost bound (it needs a known landmark to relocalize).
+    lost: bool = False
 
     def position_sigma_m(self) -> float:
         """Root of the larger eigenvalue of the position block (1-sigma along the worst axis)."""

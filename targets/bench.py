@@ -161,6 +161,10 @@ def run_benchmarks(
         from targets.bench_navigation import run_navigation_bench
 
         results["navigation"] = run_navigation_bench(seed=seed)
+    if "estimation" in wanted:
+        from targets.bench_estimation import run_estimation_bench
+
+        results["estimation"] = run_estimation_bench()
     if "mapping" in wanted:
         from targets.bench_mapping import run_mapping_bench
 

@@ -4,6 +4,8 @@
     rover mission check MISSION [MISSION ...]
     rover mission plan MISSION [--json FILE]   (the construction plan, before anything drives)
     rover bench [--json FILE] [--seed N] [--suite loop|fiducials|sim|perception|navigation|mapping]
+    rover eval run RUN_DIR          (ATE/RPE of a run against simulator ground truth)
+    rover eval mrclam RUN ROBOT     (replay the real UTIAS MRCLAM data through the estimator)
     rover run --board BOARD         (on the rover board: the real stack)
     rover flash mcu --port PORT     (mpy-cross + mpremote; --dry-run shows the plan)
     rover deploy --board B --host H (wheel -> ssh -> venv + systemd unit; --dry-run)
@@ -105,6 +107,11 @@ def build_parser() -> argparse.ArgumentParser:
     from targets import cli_board
 
     cli_board.register(sub)  # run --board, flash, deploy
+    from targets import cli_eval
+    from targets.eval_run import register_run
+
+    cli_eval.register(sub)  # eval mrclam RUN ROBOT
+    register_run(cli_eval.eval_subparsers(sub))  # eval run RUN_DIR
 
     sim = sub.add_parser("sim", help="run missions in the PyBullet simulator", description="Simulation commands.")
     sim_sub = sim.add_subparsers(dest="sim_command", required=True, metavar="SUBCOMMAND")
@@ -156,10 +163,10 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument(
         "--suite",
         action="append",
-        choices=["loop", "fiducials", "sim", "perception", "navigation", "mapping"],
+        choices=["loop", "fiducials", "sim", "perception", "navigation", "mapping", "estimation"],
         default=None,
         help="run only this suite (repeatable; default: loop, fiducials, sim; perception takes 2-3 min; "
-        "navigation, mapping: planner and elevation-map fusion vs their peers)",
+        "navigation, mapping, estimation: planner, map fusion and landmark EKF vs their peers)",
     )
     bench.set_defaults(func=_cmd_bench)
     return parser

@@ -10,7 +10,18 @@ import pytest
 
 from targets.cli import main
 
-HELP_PATHS = [[], ["sim"], ["sim", "run"], ["mission"], ["mission", "check"], ["mission", "plan"], ["bench"]]
+HELP_PATHS = [
+    [],
+    ["sim"],
+    ["sim", "run"],
+    ["mission"],
+    ["mission", "check"],
+    ["mission", "plan"],
+    ["bench"],
+    ["eval"],
+    ["eval", "run"],
+    ["eval", "mrclam"],
+]
 
 
 @pytest.mark.parametrize("path", HELP_PATHS, ids=lambda p: " ".join(p) or "rover")

@@ -1,0 +1,1 @@
+"""Loaders for public real-world data sets (file I/O lives here, never in ``autonomy``)."""
