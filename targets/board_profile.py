@@ -2,6 +2,12 @@
 
 ``load_board("rpi4")`` or ``load_board(path)`` returns a frozen ``BoardProfile``; every problem in the file is
 reported at once as ``FILE: section.field: reason`` in ``BoardError.problems``. Unknown keys are rejected.
+Relative file paths in a profile (``camera.calibration``, a ``file`` camera's ``device``) are relative to the
+profile's own folder.
+
+Optional devices are optional only when the profile says so: ``camera.driver = "none"`` (no camera) and
+``imu.driver = "none"`` (no IMU: the stack runs, and the pipeline holds the rover still with "stale imu").
+The ``file`` camera replays a recording (video file or ``%d`` image sequence) through OpenCV, on the bench.
 """
 
 from __future__ import annotations
@@ -12,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 BOARDS_DIR = Path(__file__).resolve().parent / "boards"
-CAMERA_DRIVERS = ("gstreamer-libcamera", "gstreamer-jetson-csi", "v4l2", "sim", "none")
+CAMERA_DRIVERS = ("gstreamer-libcamera", "gstreamer-jetson-csi", "v4l2", "file", "sim", "none")
 IMU_DRIVERS = ("mpu6050", "sim", "none")
 MCU_DRIVERS = ("serial", "sim-firmware", "sim")
 
@@ -31,6 +37,7 @@ class CameraProfile:
     height: int = 0
     fps: int = 0
     calibration: Path | None = None
+    loop: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +71,15 @@ class BoardProfile:
     @property
     def uses_sim(self) -> bool:
         return "sim" in (self.camera.driver, self.imu.driver) or self.mcu.driver in ("sim", "sim-firmware")
+
+    def referenced_files(self) -> list[Path]:
+        """Files the profile names (calibration, a recording; for an image sequence its folder), absolute:
+        what a deploy must bring along."""
+        out = [self.camera.calibration] if self.camera.calibration is not None else []
+        if self.camera.driver == "file":
+            rec = Path(self.camera.device)
+            out.append(rec.parent if "%" in rec.name else rec)
+        return out
 
 
 def board_names() -> list[str]:
@@ -116,6 +132,13 @@ class _Section:
             self.bad(key, f"must be in ({lo:g}, {hi:g}], got {v!r}")
         return float(v)
 
+    def bool_(self, key: str, default: bool) -> bool:
+        v = self.data.get(key, default)
+        if not isinstance(v, bool):
+            self.bad(key, f"must be true or false, got {v!r}")
+            return default
+        return v
+
     def int_(self, key: str, default: int | None = None, lo: int = 0, hi: int = 2**31) -> int:
         v = self.data.get(key, default)
         if v is None:
@@ -144,7 +167,11 @@ def load_board(name_or_path: str | Path) -> BoardProfile:
     b = _Section(src, "board", doc.get("board"), problems, {"name", "description"})
     loop = _Section(src, "loop", doc.get("loop"), problems, {"control_hz", "perception_hz"})
     cam = _Section(
-        src, "camera", doc.get("camera"), problems, {"driver", "device", "width", "height", "fps", "calibration"}
+        src,
+        "camera",
+        doc.get("camera"),
+        problems,
+        {"driver", "device", "width", "height", "fps", "calibration", "loop"},
     )
     imu = _Section(src, "imu", doc.get("imu"), problems, {"driver", "bus", "address"})
     mcu = _Section(src, "mcu", doc.get("mcu"), problems, {"driver", "port", "baud", "counts_per_rad"})
@@ -158,16 +185,24 @@ def load_board(name_or_path: str | Path) -> BoardProfile:
     if perception_hz > control_hz:
         loop.bad("perception_hz", f"{perception_hz:g} Hz is faster than control_hz {control_hz:g} Hz")
 
+    here = path.absolute().parent  # relative paths in the profile are relative to its folder
     cam_driver = cam.str_("driver", choices=CAMERA_DRIVERS)
     camera = CameraProfile(cam_driver)
     if cam_driver not in ("sim", "none", ""):
         calib_rel = cam.str_("calibration")
-        calib = (BOARDS_DIR / calib_rel) if calib_rel else None
+        calib = (here / calib_rel) if calib_rel else None
         if calib is not None and not calib.is_file():
             cam.bad("calibration", f"file {calib} not found")
-        device = cam.str_("device") if cam_driver == "v4l2" else ""
-        if device and not device.startswith("/dev/"):
+        device = cam.str_("device") if cam_driver in ("v4l2", "file") else ""
+        if cam_driver == "v4l2" and device and not device.startswith("/dev/"):
             cam.bad("device", f"must be a /dev path, got {device!r}")
+        if cam_driver == "file" and device:
+            device = str(here / device)
+            if "%" not in device and not Path(device).is_file():
+                cam.bad("device", f"recording {device} not found")
+        loop_rec = cam.bool_("loop", False)
+        if loop_rec and cam_driver != "file":
+            cam.bad("loop", f"only a 'file' camera can loop, driver is {cam_driver!r}")
         camera = CameraProfile(
             cam_driver,
             device,
@@ -175,6 +210,7 @@ def load_board(name_or_path: str | Path) -> BoardProfile:
             cam.int_("height", lo=16, hi=8192),
             cam.int_("fps", lo=1, hi=1000),
             calib,
+            loop_rec,
         )
     imu_driver = imu.str_("driver", choices=IMU_DRIVERS)
     imu_p = ImuProfile(imu_driver)

@@ -1,21 +1,41 @@
 """``rover run --board NAME``: the real stack on a board. Builds the ports from the board profile (MCU link
 over serial, IMU over I2C, camera through OpenCV), then runs the same ``RoverLoop`` and ``Pipeline`` as the
-simulator, on the wall clock. Nothing here imports pybullet; a missing device raises ``DeviceError``."""
+simulator, on the wall clock. Nothing here imports pybullet; a missing device raises ``DeviceError``.
+
+The run logs a line per second (``tick N t=... drive v=... w=... camera=... tags=... stop=...``) so a detached run
+(``rover deploy --init process``, systemd's journal) shows it is alive. ``StopRequested`` (raised by the
+SIGTERM handler of ``rover run``) ends the run between ticks; whatever ends it, the MCU is sent a stop
+command before its port is closed (the firmware's command expiry would stop the wheels anyway).
+"""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from contextlib import ExitStack
+from contextlib import ExitStack, suppress
 
 from autonomy.mission.mission_file import Mission
-from autonomy.msgs import CameraInfo, Pose3D
+from autonomy.msgs import CameraInfo, Commands, DriveCommand, ImuReading, Pose3D, SensorFrame
 from autonomy.runtime.loop import LoopResult, RoverLoop
 from autonomy.runtime.pipeline import Pipeline, RoverGeometry, mission_pipeline_config
 from autonomy.runtime.profiler import StageProfiler
 from hw.interfaces import Camera, Clock, DeviceError, Imu
 from hw.rover_io import RoverIO
 from targets.board_profile import BoardProfile, load_calibration
+
+Log = Callable[[str], None]
+
+
+class StopRequested(Exception):
+    """Raised (by a signal handler) to end a board run between two ticks."""
+
+
+class AbsentImu:
+    """The ``Imu`` port of a board whose profile says ``imu.driver = "none"``: never a reading. Chosen only by
+    that explicit line (a missing MPU-6050 on a board that declares one raises ``DeviceError``)."""
+
+    def read(self) -> ImuReading | None:
+        return None
 
 
 class WallClock:
@@ -60,16 +80,20 @@ def build_camera(profile: BoardProfile, clock: Clock, stack: ExitStack) -> Camer
     mount = Pose3D(**{k: float(v) for k, v in c["mount"].items()})
     if cam.driver == "v4l2":
         source, backend = cam.device, "v4l2"
+    elif cam.driver == "file":
+        source, backend = cam.device, "file"
     elif cam.driver == "gstreamer-libcamera":
         source, backend = libcamera_pipeline(cam.width, cam.height, cam.fps), "gstreamer"
     else:
         source, backend = jetson_csi_pipeline(cam.width, cam.height, cam.fps), "gstreamer"
-    camera = OpenCvCamera("front", source, backend, info, mount, clock, fps=cam.fps)
+    camera = OpenCvCamera("front", source, backend, info, mount, clock, fps=cam.fps, loop=cam.loop)
     stack.callback(camera.close)
     return camera
 
 
 def build_imu(profile: BoardProfile, clock: Clock) -> Imu:
+    if profile.imu.driver == "none":
+        return AbsentImu()
     if profile.imu.driver != "mpu6050":
         raise DeviceError(f"{profile.source}: imu.driver {profile.imu.driver!r} has no board driver")
     from hw.drivers.imu_i2c import Mpu6050, open_i2c_bus
@@ -98,20 +122,68 @@ def build_board_io(profile: BoardProfile, rover_id: str, clock: Clock, stack: Ex
     return RoverIO(rover_id, clock, link.wheels, imu, link.drive, camera=camera, tool=link.tool, estop=link.estop)
 
 
+class TickLog:
+    """Loop observer: one line per ``every_s`` of the loop's clock with the tick count and the command sent."""
+
+    def __init__(self, pipeline: Pipeline, log: Log, every_s: float = 1.0) -> None:
+        self.pipeline = pipeline
+        self.log = log
+        self.every_s = every_s
+        self.ticks = 0
+        self.next_s: float | None = None
+
+    def __call__(self, frame: SensorFrame, commands: Commands) -> None:
+        self.ticks += 1
+        t = frame.stamp_s
+        if self.next_s is not None and t < self.next_s:
+            return
+        self.next_s = t + self.every_s
+        d = commands.drive
+        report = self.pipeline.report
+        reason = report.stop_reason if report is not None and report.stop_reason else "-"
+        tags = len(report.observations) if report is not None else 0
+        camera = "yes" if frame.camera is not None else "no"
+        self.log(
+            f"tick {self.ticks} t={t:.2f}s drive v={d.linear_x_mps:+.3f} m/s w={d.angular_z_radps:+.3f} rad/s "
+            f"camera={camera} tags={tags} stop={reason}"
+        )
+
+
 def run_on_board(
     profile: BoardProfile,
     mission: Mission,
     max_steps: int | None = None,
     io_factory: Callable[[BoardProfile, str, Clock, ExitStack], RoverIO] = build_board_io,
     clock: Clock | None = None,
+    log: Log | None = None,
 ) -> LoopResult:
+    """Run ``mission`` on the board's devices until it ends. ``log`` receives the start line, the notes on
+    absent devices and a tick line per second. Raises ``DeviceError`` (a device) or ``StopRequested``."""
     if len(mission.rovers) != 1:
         raise ValueError(f"{mission.source}: rovers: a board drives exactly one rover")
     spec = mission.rovers[0]
     clk: Clock = clock if clock is not None else WallClock()
+    say: Log = log if log is not None else (lambda _line: None)
     with ExitStack() as stack:
         io = io_factory(profile, spec.rover_id, clk, stack)
+        if profile.imu.driver == "none":
+            say(f"{profile.source}: imu.driver = none: no IMU, the pipeline holds the rover still ('stale imu')")
+        if profile.camera.driver == "none":
+            say(f"{profile.source}: camera.driver = none: no camera, no fiducial corrections")
         config = mission_pipeline_config(mission, spec, RoverGeometry(io.drive.wheel_radius_m, io.drive.track_width_m))
         pipeline = Pipeline(config, StageProfiler(time.perf_counter))
-        loop = RoverLoop(io, clk, pipeline, profile.control_hz, mission.limits.time_s, max_steps=max_steps)
-        return loop.run()
+        observer = TickLog(pipeline, say)
+        loop = RoverLoop(
+            io, clk, pipeline, profile.control_hz, mission.limits.time_s, max_steps=max_steps, observer=observer
+        )
+        say(f"board {profile.name}: mission {mission.name!r} at {profile.control_hz:g} Hz, rover {spec.rover_id}")
+        try:
+            return loop.run()
+        finally:
+            _send_stop(io, clk)
+
+
+def _send_stop(io: RoverIO, clock: Clock) -> None:
+    """Best effort: a stop command before the port closes (a failing link already stops the MCU by expiry)."""
+    with suppress(DeviceError, OSError):
+        io.write(Commands(io.rover_id, DriveCommand.stop(clock.now_s())))

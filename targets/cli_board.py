@@ -1,9 +1,10 @@
 """``rover run``, ``rover flash`` and ``rover deploy``: the board commands. ``register(subparsers)`` adds
 them to the ``rover`` parser (``targets.cli``).
 
-    rover run --board rpi4 [--mission FILE] [--max-steps N]
+    rover run --board rpi4|PROFILE.toml [--mission FILE] [--max-steps N]
     rover flash mcu --port PORT [--dry-run]
-    rover deploy --board rpi4 --host USER@HOST [--port 22] [--identity KEY] [--dry-run]
+    rover deploy --board rpi4|PROFILE.toml --host USER@HOST [--init systemd|process|none] [--dry-run]
+    rover deploy --stop --host USER@HOST [--init systemd|process] [--dry-run]
 
 Exit codes: 0 success; 1 the run or a step failed; 2 bad input (a profile, a missing port, host or device).
 """
@@ -11,13 +12,14 @@ Exit codes: 0 success; 1 the run or a step failed; 2 bad input (a profile, a mis
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
 from targets.board_profile import BoardError, board_names, load_board
-from targets.flash import PlanError, Step, deploy_plan, flash_plan, run_plan
+from targets.flash import PlanError, Step, deploy_plan, flash_plan, run_plan, stop_plan
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 DEFAULT_MISSION = "missions/waypoints.yaml"
@@ -26,7 +28,7 @@ DEFAULT_MISSION = "missions/waypoints.yaml"
 def _cmd_run(args: argparse.Namespace) -> int:
     from autonomy.mission.mission_file import MissionError, load_mission
     from hw.interfaces import DeviceError
-    from targets.board_run import run_on_board
+    from targets.board_run import StopRequested, run_on_board
 
     try:
         profile = load_board(args.board)
@@ -40,13 +42,27 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if profile.uses_sim:
         print(f"{profile.source}: board {profile.name!r} is simulated: use `rover sim run`", file=sys.stderr)
         return EXIT_BAD_INPUT
+
+    def on_sigterm(signum: int, _frame: object) -> None:
+        raise StopRequested(signal.Signals(signum).name)
+
+    previous = signal.signal(signal.SIGTERM, on_sigterm)  # `rover deploy --stop`, `systemctl stop`
     try:
-        result = run_on_board(profile, mission, max_steps=args.max_steps)
+        result = run_on_board(profile, mission, max_steps=args.max_steps, log=_log)
     except DeviceError as exc:
         print(f"rover run --board {profile.name}: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except StopRequested as exc:
+        _log(f"stopped by {exc}: the MCU was sent a stop command")
+        return EXIT_OK
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     print(f"{result.status.value}: {result.reason} ({result.steps} steps, {result.overruns} overruns)")
     return EXIT_OK if result.status.value == "completed" else EXIT_FAILED
+
+
+def _log(line: str) -> None:
+    print(line, flush=True)  # flushed: a detached run's log file shows each line as it happens
 
 
 def _show(steps: list[Step]) -> None:
@@ -73,6 +89,23 @@ def _cmd_flash(args: argparse.Namespace) -> int:
 
 
 def _cmd_deploy(args: argparse.Namespace) -> int:
+    identity = Path(args.identity) if args.identity else None
+    known = Path(args.known_hosts) if args.known_hosts else None
+    if args.stop:
+        try:
+            steps = stop_plan(args.host, args.remote_dir, args.ssh_port, identity, init=args.init, known_hosts=known)
+            if args.dry_run:
+                _show(steps)
+                return EXIT_OK
+            out = run_plan(steps)
+        except PlanError as exc:
+            print(f"rover deploy --stop: {exc}", file=sys.stderr)
+            return EXIT_FAILED
+        print(f"{args.host}: {out[-1].strip()}")
+        return EXIT_OK
+    if not args.board:
+        print("rover deploy: --board is required (a board name or a profile .toml)", file=sys.stderr)
+        return EXIT_BAD_INPUT
     try:
         load_board(args.board)
     except BoardError as exc:
@@ -87,19 +120,28 @@ def _cmd_deploy(args: argparse.Namespace) -> int:
                 Path(tmp),
                 remote_dir=args.remote_dir,
                 port=args.ssh_port,
-                identity=Path(args.identity) if args.identity else None,
+                identity=identity,
                 install_deps=not args.no_deps,
                 init=args.init,
-                known_hosts=Path(args.known_hosts) if args.known_hosts else None,
+                known_hosts=known,
+                check_after_s=args.check_after,
             )
             if args.dry_run:
                 _show(steps)
                 return EXIT_OK
-            run_plan(steps)
+            out = run_plan(steps)
         except PlanError as exc:
             print(f"rover deploy: {exc}", file=sys.stderr)
             return EXIT_FAILED
-    print(f"deployed board {args.board} to {args.host}; the stack runs as the systemd user unit regolith.service")
+    where = {
+        "systemd": "it runs as the systemd user unit regolith.service",
+        "process": f"{out[-1].strip()}",
+        "none": "installed, not started (--init none)",
+    }[args.init]
+    print(f"deployed board {args.board} to {args.host}: {where}")
+    if args.init != "none":
+        print(f"stop it with: rover deploy --stop --host {args.host} --init {args.init}", end="")
+        print(f" --remote-dir {args.remote_dir}" if args.remote_dir != "regolith" else "")
     return EXIT_OK
 
 
@@ -129,11 +171,12 @@ def register(subparsers: Any) -> None:
 
     p_dep = subparsers.add_parser(
         "deploy",
-        help="build, copy over SSH, install and start the stack on a board",
-        description="Build a wheel, copy it over SSH, install it into a venv on the "
-        "board with a systemd user unit, and start it.",
+        help="build, copy over SSH, install and start the stack on a board (or --stop it)",
+        description="Build a wheel, copy it over SSH, install it into a venv on the board, start it (a systemd "
+        "user unit, or a detached process on hosts without systemd) and check it still runs a few seconds later. "
+        "Deploying again restarts it; --stop stops it.",
     )
-    p_dep.add_argument("--board", required=True, help=f"board profile ({boards})")
+    p_dep.add_argument("--board", default=None, help=f"board profile name or .toml path ({boards})")
     p_dep.add_argument("--host", required=True, help="user@host of the board")
     p_dep.add_argument("--ssh-port", type=int, default=22, help="SSH port (default %(default)s)")
     p_dep.add_argument("--identity", default=None, help="SSH private key")
@@ -142,10 +185,16 @@ def register(subparsers: Any) -> None:
     p_dep.add_argument("--no-deps", action="store_true", help="install only the wheel (the board has the deps)")
     p_dep.add_argument(
         "--init",
-        choices=["systemd", "none"],
+        choices=["systemd", "process", "none"],
         default="systemd",
-        help="systemd: enable and start a user unit (default); none: install the unit file only",
+        help="systemd: enable and (re)start a user unit (default, boards); process: run it detached with "
+        "setsid, regolith.pid and regolith.log in the remote folder (hosts without systemd; not restarted at "
+        "boot); none: install only",
     )
+    p_dep.add_argument(
+        "--check-after", type=float, default=3.0, help="seconds after the start to check it still runs (%(default)s)"
+    )
+    p_dep.add_argument("--stop", action="store_true", help="stop the deployed stack (with the same --init)")
     p_dep.add_argument("--known-hosts", default=None, help="known_hosts file to use (accept-new)")
     p_dep.add_argument("--dry-run", action="store_true", help="print every step, run nothing")
     p_dep.set_defaults(func=_cmd_deploy)

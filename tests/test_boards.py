@@ -106,9 +106,93 @@ def test_deploy_dry_run_shows_build_copy_install_start(capsys: pytest.CaptureFix
         "bin/pip install",
         "regolith.service",
         "ExecStart=%h/regolith/venv/bin/rover run --board rpi4",
-        "systemctl --user enable --now regolith.service",
+        "systemctl --user enable regolith.service && systemctl --user restart regolith.service",
+        "check the stack still runs after 3 s",
+        "systemctl --user is-active --quiet regolith.service || { journalctl --user -u regolith.service",
     ):
         assert expected in out, out
+
+
+def _bench_profile(folder: Path) -> Path:
+    folder.mkdir()
+    (folder / "cam.toml").write_text((ROOT / "targets/boards/calibration/rpi-camera-v2-640x480.toml").read_text())
+    (folder / "rec.avi").write_bytes(b"")
+    profile = folder / "bench.toml"
+    profile.write_text(
+        '[board]\nname = "bench"\n[loop]\ncontrol_hz = 20\nperception_hz = 5\n'
+        '[camera]\ndriver = "file"\ndevice = "rec.avi"\nloop = true\nwidth = 640\nheight = 480\nfps = 10\n'
+        'calibration = "cam.toml"\n[imu]\ndriver = "none"\n'
+        '[mcu]\ndriver = "serial"\nport = "/dev/pts/99"\n[drive]\nwheel_radius_m = 0.15\ntrack_width_m = 0.6\n'
+    )
+    return profile
+
+
+def test_profile_given_as_a_path_names_files_relative_to_itself(tmp_path: Path) -> None:
+    profile = load_board(_bench_profile(tmp_path / "bench"))
+    assert profile.camera.device == str(tmp_path / "bench" / "rec.avi") and profile.camera.loop
+    assert profile.camera.calibration == tmp_path / "bench" / "cam.toml"
+    assert profile.imu.driver == "none"
+    assert profile.referenced_files() == [tmp_path / "bench" / "cam.toml", tmp_path / "bench" / "rec.avi"]
+    bad = tmp_path / "badcam.toml"
+    bad.write_text(
+        (tmp_path / "bench" / "bench.toml")
+        .read_text()
+        .replace('name = "bench"', 'name = "badcam"')
+        .replace('"rec.avi"', '"nothing.avi"')
+        .replace("loop = true", "loop = 1")
+    )
+    with pytest.raises(BoardError) as err:
+        load_board(bad)
+    text = "\n".join(err.value.problems)
+    assert f"{bad}: camera.device: recording {tmp_path / 'nothing.avi'} not found" in text
+    assert f"{bad}: camera.loop: must be true or false, got 1" in text
+    assert f"{bad}: camera.calibration: file {tmp_path / 'cam.toml'} not found" in text
+
+
+def test_absent_imu_only_when_the_profile_says_so(tmp_path: Path) -> None:
+    from targets.board_run import AbsentImu, build_imu
+
+    assert isinstance(build_imu(load_board(_bench_profile(tmp_path / "b")), None), AbsentImu)  # type: ignore[arg-type]
+    assert AbsentImu().read() is None
+    missing = tmp_path / "noimu.toml"
+    missing.write_text((tmp_path / "b" / "bench.toml").read_text().replace('[imu]\ndriver = "none"\n', ""))
+    missing.write_text(missing.read_text().replace('name = "bench"', 'name = "noimu"'))
+    with pytest.raises(BoardError, match=r"imu: missing table \[imu\]"):
+        load_board(missing)
+
+
+def test_deploy_process_dry_run_starts_detached_and_checks_it_runs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    profile = _bench_profile(tmp_path / "bench")
+    argv = ["deploy", "--board", str(profile), "--host", "me@bench", "--init", "process", "--dry-run"]
+    assert rover(argv) == 0
+    out = capsys.readouterr().out
+    for expected in (
+        f"{profile} me@bench:regolith/boards/bench.toml",  # the profile and its files go along
+        f"{tmp_path / 'bench' / 'rec.avi'} me@bench:regolith/boards/rec.avi",
+        "check the board profile loads on the board",
+        "stop a previous run (regolith.pid)",
+        "kill -TERM",
+        "setsid sh -c 'echo $$ > $HOME/regolith/regolith.pid; exec $HOME/regolith/venv/bin/rover run --board "
+        "$HOME/regolith/boards/bench.toml --mission $HOME/regolith/waypoints.yaml' >> $HOME/regolith/regolith.log",
+        "check the stack still runs after 3 s",
+        "tail -n 30 $HOME/regolith/regolith.log",
+    ):
+        assert expected in out, out
+    assert "systemctl" not in out.split("install the systemd user unit")[1]  # process: no systemctl call
+
+
+def test_deploy_stop_dry_run_and_missing_board(capsys: pytest.CaptureFixture[str]) -> None:
+    assert rover(["deploy", "--stop", "--host", "pi@rover1", "--dry-run"]) == 0
+    assert "systemctl --user disable --now regolith.service" in capsys.readouterr().out
+    assert rover(["deploy", "--stop", "--host", "pi@rover1", "--init", "process", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "kill -TERM" in out and "kill -KILL" in out and "rm -f $HOME/regolith/regolith.pid" in out
+    assert rover(["deploy", "--host", "pi@rover1", "--dry-run"]) == 2
+    assert "--board is required" in capsys.readouterr().err
+    assert rover(["deploy", "--stop", "--host", "pi@rover1", "--init", "none", "--dry-run"]) == 1
+    assert "--init must be systemd or process" in capsys.readouterr().err
 
 
 def test_help_for_every_board_command(capsys: pytest.CaptureFixture[str]) -> None:
@@ -117,3 +201,47 @@ def test_help_for_every_board_command(capsys: pytest.CaptureFixture[str]) -> Non
             rover([*cmd, "--help"])
         assert ex.value.code == 0
     assert "--dry-run" in capsys.readouterr().out
+
+
+def test_run_board_against_the_virtual_mcu_logs_ticks_and_stops_on_sigterm(tmp_path: Path) -> None:
+    """`rover run --board PROFILE.toml` with its devices at the hardware boundary: the real firmware behind a
+    pty (``VirtualMcu``), a recorded video (``file`` camera), no IMU (declared). SIGTERM ends it cleanly."""
+    pytest.importorskip("serial", reason="pyserial is needed (the board extra)")
+    cv2 = pytest.importorskip("cv2")
+    import signal
+
+    import numpy as np
+
+    from targets.hil import VirtualMcu
+
+    folder = tmp_path / "rig"
+    profile = _bench_profile(folder)
+    writer = cv2.VideoWriter(str(folder / "rec.avi"), cv2.VideoWriter_fourcc(*"MJPG"), 10.0, (640, 480))
+    if not writer.isOpened():
+        pytest.skip("this OpenCV cannot write MJPG video (FFmpeg)")
+    for i in range(5):
+        writer.write(np.full((480, 640, 3), 50 * i, np.uint8))
+    writer.release()
+    with VirtualMcu() as mcu:
+        profile.write_text(profile.read_text().replace("/dev/pts/99", mcu.port))
+        cmd = [sys.executable, "-m", "targets.cli", "run", "--board", str(profile)]
+        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            assert proc.stdout is not None
+            lines = []
+            for line in proc.stdout:  # blocks until the run prints: the tick lines are flushed one by one
+                lines.append(line)
+                if sum(ln.startswith("tick ") for ln in lines) >= 2:
+                    break
+            assert mcu.drive_frames() > 0 and mcu.last_drive_mradps == (0, 0)  # held still: no IMU
+            proc.send_signal(signal.SIGTERM)
+            rest, err = proc.communicate(timeout=30)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    text = "".join(lines) + rest
+    assert proc.returncode == 0, err
+    assert "imu.driver = none" in text and "camera=yes" in text and "stop=stale imu" in text
+    assert "stopped by SIGTERM: the MCU was sent a stop command" in text
+    assert mcu.mcu.firmware.parser.errors() == 0

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import numpy as np
 import pytest
 
 from autonomy.msgs import CameraInfo, Pose3D
@@ -63,3 +66,45 @@ def test_imu_absent_or_wrong_chip_raises_and_reads_scale() -> None:
     assert r is not None
     assert r.linear_acceleration_mps2[0] == pytest.approx(9.80665)
     assert r.angular_velocity_radps[0] == pytest.approx(0.0174533, rel=1e-4)
+
+
+def _video(path: Path, frames: int) -> Path:
+    cv2 = pytest.importorskip("cv2")
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10.0, (64, 48))
+    if not writer.isOpened():
+        pytest.skip("this OpenCV cannot write MJPG video (FFmpeg)")
+    for i in range(frames):
+        writer.write(np.full((48, 64, 3), 40 * (i + 1), np.uint8))
+    writer.release()
+    return path
+
+
+def test_file_camera_replays_a_recording_and_ends_loudly(tmp_path: Path) -> None:
+    info = CameraInfo(64, 48, 50.0, 50.0, 32.0, 24.0)
+    video = str(_video(tmp_path / "drive.avi", 3))
+    cam = OpenCvCamera("front", video, "file", info, Pose3D(0, 0, 0), _Clock())
+    levels = []
+    for _ in range(3):
+        frame = cam.read()
+        assert frame is not None and frame.image_bgr.shape == (48, 64, 3)
+        levels.append(int(frame.image_bgr[24, 32, 0]))
+    assert levels[0] < levels[1] < levels[2]  # the frames in order
+    with pytest.raises(DeviceError, match=r"end of the recording .* after 3 frames \(set camera.loop = true"):
+        cam.read()
+    looping = OpenCvCamera("front", video, "file", info, Pose3D(0, 0, 0), _Clock(), loop=True)
+    again = [int(f.image_bgr[24, 32, 0]) for f in (looping.read() for _ in range(4)) if f is not None]
+    assert again[3] == again[0]
+    wrong = CameraInfo(640, 480, 500.0, 500.0, 320.0, 240.0)
+    with pytest.raises(DeviceError, match="got 64x48, calibration is for 640x480"):
+        OpenCvCamera("front", video, "file", wrong, Pose3D(0, 0, 0), _Clock()).read()
+
+
+def test_file_camera_missing_recording_or_sequence_raises(tmp_path: Path) -> None:
+    info = CameraInfo(64, 48, 50.0, 50.0, 32.0, 24.0)
+    with pytest.raises(DeviceError, match=r"camera front: recording '.*none.avi' not found"):
+        OpenCvCamera("front", str(tmp_path / "none.avi"), "file", info, Pose3D(0, 0, 0), _Clock())
+    with pytest.raises(DeviceError, match=r"image sequence '.*f%04d.png': no"):
+        OpenCvCamera("front", str(tmp_path / "f%04d.png"), "file", info, Pose3D(0, 0, 0), _Clock())
+    (tmp_path / "garbage.avi").write_bytes(b"not a video")
+    with pytest.raises(DeviceError, match="OpenCV cannot decode"):
+        OpenCvCamera("front", str(tmp_path / "garbage.avi"), "file", info, Pose3D(0, 0, 0), _Clock())

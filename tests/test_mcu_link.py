@@ -34,7 +34,7 @@ class StepClock:
         self.fw_clock = fw_clock
 
     def now_s(self) -> float:
-        return self.fw_clock.t / 1000.0  # type: ignore[attr-defined]
+        return float(self.fw_clock.t) / 1000.0  # type: ignore[attr-defined]
 
     def sleep_until(self, t_s: float) -> None:
         raise AssertionError("not used")
