@@ -161,6 +161,10 @@ def run_benchmarks(
         from targets.bench_navigation import run_navigation_bench
 
         results["navigation"] = run_navigation_bench(seed=seed)
+    if "realdata" in wanted:
+        from targets.bench_realdata import run_swarmathon_bench
+
+        results["realdata"] = run_swarmathon_bench()
     if "estimation" in wanted:
         from targets.bench_estimation import run_estimation_bench
 

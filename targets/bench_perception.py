@@ -9,6 +9,12 @@ Suites:
   full-frame ``ArucoDetector`` with defaults and pupil-apriltags (child process, pupil-labs/apriltags#39).
   Per-frame p50/p99 (ms, one thread), detections, recall by tag pixel size against the union of every
   detector's detections on the clean frames (no rendered ground truth yet: see the report).
+- ``fiducials_gt``: frames RENDERED by the simulator at 640x480 and 1280x720 (not upscaled) of one 0.20 m
+  tag from 0.75-8 m, with ground truth from the beacon pose and the true camera pose: recall by tag pixel
+  size, position and rotation error by range (``_fiducial_ground_truth_suite``).
+- ``hazards_rendered``: depth RENDERED by the simulator (640x480, default mount) in the UCF arena preset
+  (boulders 30-40 cm, craters 40-50 cm), a fresh world per view, the rover 1.2-2.8 m from each obstacle:
+  recall within 3 m by range band, false obstacles per 100 frames (arena walls are not false).
 - ``hazards``: ray-cast depth frames (640x480, pitched camera 0.6 m up) of flat ground with one 30 cm
   rock (hemisphere) and one 40 cm crater (spherical bowl 10 cm deep) at random places within 3 m: rock
   and crater recall, false obstacles per 100 frames, p50/p99 ms per frame.
@@ -30,6 +36,7 @@ import numpy as np
 import numpy.typing as npt
 
 from autonomy.msgs import CameraFrame, CameraInfo, DepthFrame, FiducialObservation, Pose3D, SensorFrame
+from autonomy.perception.hazards import HazardConfig
 
 _SIZE_BINS = ((12.0, 18.0), (18.0, 24.0), (24.0, 1e9))
 
@@ -264,6 +271,99 @@ def _hazard_suite(n_frames: int, seed: int) -> dict[str, Any]:
     }
 
 
+def _rendered_hazard_suite(
+    seed: int, worlds: int = 10, views_per_obstacle: int = 2, config: HazardConfig | None = None
+) -> dict[str, Any]:
+    """Boulders and craters of the UCF arena preset (``sim.sites``: boulders 30-40 cm, craters 40-50 cm) seen
+    in depth RENDERED by the simulator (the rover's depth sensor at 640x480 on the default camera mount),
+    one world per site seed. For every obstacle, the rover stands 1.2-2.8 m from it, facing it +-15 deg.
+    Recall counts obstacles within 3 m and in the field of view (a detection of the same kind within 0.35 m
+    of the obstacle's centre); a detection within 0.35 m of no obstacle of the site is a false obstacle."""
+    from autonomy.msgs import Pose2D
+    from autonomy.perception.hazards import HazardDetector
+    from sim.backend import SimSensorProfile
+    from sim.sites import make_site, preset
+    from sim.world import World
+
+    profile = SimSensorProfile(depth_width_px=640, depth_height_px=480)
+    half_fov = math.radians(profile.camera_hfov_deg) / 2.0
+    det = HazardDetector(config)
+    rng = np.random.default_rng(seed)
+    counts = {"rock": [0, 0], "crater": [0, 0]}  # found, visible
+    by_range = {kind: [[0, 0], [0, 0], [0, 0]] for kind in counts}  # 0.8-1.5, 1.5-2.25, 2.25-3 m
+    frames = false_obstacles = 0
+    times: list[float] = []
+    false_examples: list[tuple[float, float, str, float, int]] = []
+    centre = preset("ucf").center_xy
+    arena = preset("ucf").arena
+    walls = 0
+    for w in range(worlds):
+        site = make_site(preset("ucf"), seed + w)
+        truth = [("rock", b.x_m, b.y_m) for b in site.boulders] + [("crater", c.x_m, c.y_m) for c in site.craters]
+        for _, ox, oy in truth:
+            for _ in range(views_per_obstacle):
+                with World(seed + w, (), site=site) as world:  # a fresh world per view: no other rover in sight
+                    rover = None
+                    for _attempt in range(20):
+                        d = float(rng.uniform(1.2, 2.8))
+                        # from the obstacle towards the arena's middle +-60 deg, so the rover stands on the terrain
+                        a = math.atan2(centre[1] - oy, centre[0] - ox) + float(rng.uniform(-1.05, 1.05))
+                        yaw = a + math.pi + float(rng.uniform(-0.26, 0.26))
+                        try:
+                            rover = world.add_rover(
+                                "r", Pose2D(ox + d * math.cos(a), oy + d * math.sin(a), yaw), profile
+                            )
+                            break
+                        except ValueError:
+                            continue  # off the terrain or on a rock
+                    if rover is None:
+                        continue
+                    pose = rover.true_pose()
+                    frame = rover.depth.read() if rover.depth is not None else None
+                if frame is None:
+                    continue
+                frames += 1
+                t0 = time.perf_counter()
+                patch = det.detect(frame)
+                times.append((time.perf_counter() - t0) * 1e3)
+                c, s_ = math.cos(pose.yaw_rad), math.sin(pose.yaw_rad)
+                local = []
+                for kind, tx, ty in truth:
+                    dx, dy = tx - pose.x_m, ty - pose.y_m
+                    local.append((kind, c * dx + s_ * dy, -s_ * dx + c * dy))
+                for o in patch.obstacles:
+                    mx, my = pose.x_m + c * o.x_m - s_ * o.y_m, pose.y_m + s_ * o.x_m + c * o.y_m
+                    if not arena.contains(mx, my, margin_m=0.3):
+                        walls += 1  # the arena's 0.6 m walls (just outside the arena): real obstacles
+                    elif not any(math.hypot(o.x_m - lx, o.y_m - ly) < 0.35 for _, lx, ly in local):
+                        false_obstacles += 1
+                        false_examples.append((round(o.x_m, 2), round(o.y_m, 2), o.kind, round(o.peak_m, 3), o.cells))
+                for kind, lx, ly in local:
+                    rng_m = math.hypot(lx, ly)
+                    if not (0.8 < rng_m <= 3.0 and abs(math.atan2(ly, lx)) < half_fov - 0.1):
+                        continue
+                    counts[kind][1] += 1
+                    hit = any(o.kind == kind and math.hypot(o.x_m - lx, o.y_m - ly) < 0.35 for o in patch.obstacles)
+                    counts[kind][0] += hit
+                    band = by_range[kind][0 if rng_m <= 1.5 else 1 if rng_m <= 2.25 else 2]
+                    band[0] += hit
+                    band[1] += 1
+    return {
+        "frames": frames,
+        "resolution": "640x480 rendered depth (sim z-buffer), HazardDetector defaults (stride 2)",
+        **(_stats_ms(times) if times else {}),
+        "rock_30_40cm_recall_within_3m": f"{counts['rock'][0]}/{counts['rock'][1]}",
+        "crater_40_50cm_recall_within_3m": f"{counts['crater'][0]}/{counts['crater'][1]}",
+        "recall_by_range (0.8-1.5, 1.5-2.25, 2.25-3 m)": {
+            kind: [f"{f}/{n}" for f, n in bands] for kind, bands in by_range.items()
+        },
+        "false_obstacles_per_100_frames": round(100.0 * false_obstacles / max(frames, 1), 2),
+        "wall_detections (not counted as false)": walls,
+        "false_obstacle_examples (x, y in base_link, kind, peak, cells)": false_examples[:10],
+        "note": "UCF arena preset, one world per seed; rover placed 1.2-2.8 m from each obstacle",
+    }
+
+
 def _volume_suite(trials: int, seed: int) -> dict[str, Any]:
     from autonomy.perception.hazards import HazardConfig, HazardDetector
     from autonomy.perception.volume import OrientedBox, volume_above_reference
@@ -315,6 +415,126 @@ def _volume_suite(trials: int, seed: int) -> dict[str, Any]:
     }
 
 
+_GT_DISTANCES_M = (0.75, 1.0, 1.25, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0)
+_GT_RANGE_BINS_M = ((0.0, 1.0), (1.0, 2.0), (2.0, 3.0), (3.0, 5.0), (5.0, 1e9))
+_GT_SIZE_BINS_PX = ((0.0, 12.0), (12.0, 18.0), (18.0, 25.0), (25.0, 50.0), (50.0, 1e9))
+
+
+def _fiducial_ground_truth_suite(
+    seed: int, poses_per_distance: int = 4, distances_m: Sequence[float] = _GT_DISTANCES_M
+) -> dict[str, Any]:
+    """Tag recall by pixel size and pose error by range on frames RENDERED by the simulator (TinyRenderer,
+    pixel noise 2 grey levels) at 640x480 and at a rendered (not upscaled) 1280x720, with ground truth from
+    the beacon's surveyed pose and the camera's true pose (``SimRover.camera_pose_in_map``, read at render
+    time). One flat world per view (no rocks), one 0.20 m tag 0.35 m up facing +x; the rover stands at
+    range d on a bearing within +-30 deg of the tag's normal, yawed to the tag +-10 deg (seeded).
+    Detectors: the rover's (``rover_fiducial_detector``) and the real-camera profile; OpenCV's default
+    ArucoDetector for recall. Pose error: position |t_est - t_true| (m) and rotation angle (deg) of the tag
+    in ``camera_optical``; statistics over detected views, by true range."""
+    from autonomy.msgs import Landmark, Pose2D
+    from autonomy.perception.fiducials import quad_pixel_size_px, real_camera_fiducial_detector
+    from autonomy.runtime.pipeline import rover_fiducial_detector
+    from sim.backend import SimSensorProfile
+    from sim.world import World
+
+    size_m = 0.2
+    tag = Landmark(0, 0.0, 0.0, 0.35, size_m, 0.0)
+    yaw = tag.facing_yaw_rad
+    # tag frame in map: x to a facing viewer's right (+y of the beacon), y up, z out of the face
+    r_map_tag = np.array([[-math.sin(yaw), 0.0, math.cos(yaw)], [math.cos(yaw), 0.0, math.sin(yaw)], [0.0, 1.0, 0.0]])
+    t_map_tag = np.array([tag.x_m, tag.y_m, tag.z_m])
+    h = size_m / 2
+    corners_tag = np.array([[-h, h, 0.0], [h, h, 0.0], [h, -h, 0.0], [-h, -h, 0.0]])
+    dictionary = cv2.aruco.getPredefinedDictionary(cv2.aruco.DICT_APRILTAG_36h11)
+    default = cv2.aruco.ArucoDetector(dictionary, cv2.aruco.DetectorParameters())
+    rng = np.random.default_rng(seed)
+    views = [
+        (d, float(rng.uniform(-math.radians(30), math.radians(30))), float(rng.uniform(-0.17, 0.17)))
+        for d in distances_m
+        for _ in range(poses_per_distance)
+    ]
+    out: dict[str, Any] = {"tag_size_m": size_m, "views": len(views)}
+    for width, height in ((640, 480), (1280, 720)):
+        profile = SimSensorProfile(camera_width_px=width, camera_height_px=height, depth_enabled=False)
+        rows: list[dict[str, Any]] = []
+        dets: dict[str, Any] = {}
+        for k, (d, bearing, yaw_err) in enumerate(views):
+            with World(seed + k, [tag], size_m=(20.0, 20.0), rock_count=0) as world:
+                start = Pose2D(d * math.cos(bearing), d * math.sin(bearing), bearing + math.pi + yaw_err)
+                rover = world.add_rover("gt", start, profile)
+                r_cam, p_cam = rover.camera_pose_in_map()
+                frame = rover.camera.read() if rover.camera is not None else None
+            if frame is None:
+                raise RuntimeError("fiducial ground truth: the sim camera returned no frame")
+            if not dets:
+                dets = {
+                    "regolith rover_fiducial_detector": rover_fiducial_detector(frame.info, {0: size_m}),
+                    "regolith real_camera_fiducial_detector": real_camera_fiducial_detector(frame.info, {0: size_m}),
+                }
+            r_true = r_cam.T @ r_map_tag
+            t_true = r_cam.T @ (t_map_tag - p_cam)
+            pts = (r_true @ corners_tag.T).T + t_true
+            uv = (frame.info.matrix() @ pts.T).T
+            uv = uv[:, :2] / uv[:, 2:3]
+            inside = bool(
+                np.all(pts[:, 2] > 0)
+                and np.all((uv[:, 0] >= 0) & (uv[:, 0] <= width - 1) & (uv[:, 1] >= 0) & (uv[:, 1] <= height - 1))
+            )
+            if not inside:
+                continue
+            row: dict[str, Any] = {
+                "range_m": float(np.linalg.norm(t_true)),
+                "px": float(quad_pixel_size_px(uv[None])[0]),
+            }
+            r_m, t_m = frame.mount.rotation(), frame.mount.translation()
+            for name, det in dets.items():
+                obs = [o for o in det.detect(frame) if o.tag_id == 0]
+                if not obs:
+                    row[name] = None
+                    continue
+                pose = obs[0].tag_in_base
+                t_est = r_m.T @ (pose.translation() - t_m)
+                r_est = r_m.T @ pose.rotation()
+                cos_a = (float(np.trace(r_est.T @ r_true)) - 1.0) / 2.0
+                row[name] = {
+                    "pos_err_m": float(np.linalg.norm(t_est - t_true)),
+                    "rot_err_deg": math.degrees(math.acos(min(1.0, max(-1.0, cos_a)))),
+                    "ambiguous": obs[0].orientation_ambiguous,
+                }
+            gray = cv2.cvtColor(frame.image_bgr, cv2.COLOR_BGR2GRAY)
+            _, ids, _ = default.detectMarkers(gray)
+            row["OpenCV ArucoDetector, defaults"] = ids is not None and 0 in np.asarray(ids).ravel().tolist()
+            rows.append(row)
+        res: dict[str, Any] = {"views_with_tag_in_image": len(rows)}
+        for name in [*dets, "OpenCV ArucoDetector, defaults"]:
+            by_size = {}
+            for lo, hi in _GT_SIZE_BINS_PX:
+                sel = [r for r in rows if lo <= r["px"] < hi]
+                if sel:
+                    found = sum(1 for r in sel if r[name])
+                    by_size[f"{lo:g}-{hi:g} px" if hi < 1e8 else f">= {lo:g} px"] = f"{found}/{len(sel)}"
+            entry: dict[str, Any] = {"recall_by_pixel_size": by_size}
+            if name in dets:
+                by_range = {}
+                for lo, hi in _GT_RANGE_BINS_M:
+                    sel = [r[name] for r in rows if lo <= r["range_m"] < hi and r[name]]
+                    if sel:
+                        pe = [x["pos_err_m"] for x in sel]
+                        ro = [x["rot_err_deg"] for x in sel if not x["ambiguous"]]
+                        by_range[f"{lo:g}-{hi:g} m" if hi < 1e8 else f">= {lo:g} m"] = {
+                            "n": len(sel),
+                            "pos_err_median_cm": round(100 * statistics.median(pe), 2),
+                            "pos_err_max_cm": round(100 * max(pe), 2),
+                            "rot_err_median_deg": round(statistics.median(ro), 2) if ro else None,
+                            "rot_err_max_deg": round(max(ro), 2) if ro else None,
+                            "orientation_ambiguous": len(sel) - len(ro),
+                        }
+                entry["pose_error_by_range"] = by_range
+            res[name] = entry
+        out[f"{width}x{height} rendered"] = res
+    return out
+
+
 def run_perception_bench(
     mission_path: str | Path = "missions/waypoints.yaml",
     seed: int = 1,
@@ -330,8 +550,9 @@ def run_perception_bench(
     from targets.sim_run import run_mission_in_sim
 
     cv2.setNumThreads(1)
-    wanted = set(suites or ("fiducials", "hazards", "volume"))
-    unknown = wanted - {"fiducials", "hazards", "volume"}
+    all_suites = {"fiducials", "fiducials_gt", "hazards", "hazards_rendered", "volume"}
+    wanted = set(suites or all_suites)
+    unknown = wanted - all_suites
     if unknown:
         raise ValueError(f"run_perception_bench: unknown suites {sorted(unknown)}")
     out: dict[str, Any] = {"machine": _machine(), "seed": seed}
@@ -364,8 +585,12 @@ def run_perception_bench(
                 )
                 fid[label] = res
             out["fiducials"] = fid
+    if "fiducials_gt" in wanted:
+        out["fiducials_ground_truth"] = _fiducial_ground_truth_suite(seed)
     if "hazards" in wanted:
         out["hazards"] = _hazard_suite(hazard_frames, seed)
+    if "hazards_rendered" in wanted:
+        out["hazards_rendered"] = _rendered_hazard_suite(seed)
     if "volume" in wanted:
         out["volume"] = _volume_suite(volume_trials, seed)
     return out

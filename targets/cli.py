@@ -3,7 +3,7 @@
     rover sim run MISSION --out DIR [--seed N] [--gui] [--max-steps N]
     rover mission check MISSION [MISSION ...]
     rover mission plan MISSION [--json FILE]   (the construction plan, before anything drives)
-    rover bench [--json FILE] [--seed N] [--suite loop|fiducials|sim|perception|navigation|mapping]
+    rover bench [--json FILE] [--seed N] [--suite loop|fiducials|sim|perception|navigation|mapping|estimation|realdata]
     rover eval run RUN_DIR          (ATE/RPE of a run against simulator ground truth)
     rover eval mrclam RUN ROBOT     (replay the real UTIAS MRCLAM data through the estimator)
     rover run --board BOARD         (on the rover board: the real stack)
@@ -163,10 +163,11 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument(
         "--suite",
         action="append",
-        choices=["loop", "fiducials", "sim", "perception", "navigation", "mapping", "estimation"],
+        choices=["loop", "fiducials", "sim", "perception", "navigation", "mapping", "estimation", "realdata"],
         default=None,
         help="run only this suite (repeatable; default: loop, fiducials, sim; perception takes 2-3 min; "
-        "navigation, mapping, estimation: planner, map fusion and landmark EKF vs their peers)",
+        "navigation, mapping, estimation: planner, map fusion and landmark EKF vs their peers; realdata: the "
+        "Swarmathon photos vs pupil-apriltags)",
     )
     bench.set_defaults(func=_cmd_bench)
     return parser

@@ -22,6 +22,7 @@ from autonomy.msgs import CameraFrame, CameraInfo, Pose3D
 from autonomy.perception.fiducials import (
     FiducialDetector,
     pose3d_from_matrix,
+    real_camera_fiducial_detector,
     refine_corners_by_edges,
     rotation_to_rpy,
 )
@@ -312,6 +313,31 @@ def test_covariance_grows_with_range() -> None:
     assert var_far / var_near == pytest.approx((r_far / r_near) ** 4, rel=0.25)
     # and the range direction dominates (x for a tag straight ahead)
     assert obs[2].position_covariance_m2[0][0] > 10.0 * obs[2].position_covariance_m2[1][1]
+
+
+def test_corner_refinement_many_tags_at_once() -> None:
+    """Many quads in one call (a single-row remap map overflowed OpenCV's 32767-column limit from 14 tags)."""
+    tag = _tag(3, 2.2, -0.1, 0.4, facing=math.pi - 0.2)
+    frame, truth = render([tag], FORWARD_MOUNT, seed=5)
+    gray = cv2.cvtColor(frame.image_bgr, cv2.COLOR_BGR2GRAY).astype(np.float32)
+    one = refine_corners_by_edges(gray, truth[3][None])
+    many = refine_corners_by_edges(gray, np.repeat(truth[3][None], 40, axis=0))
+    assert many.shape == (40, 4, 2)
+    np.testing.assert_allclose(many, np.repeat(one, 40, axis=0))
+
+
+def test_real_camera_profile_finds_tags_and_checks_options() -> None:
+    tag = _tag(3, 2.2, -0.1, 0.4, facing=math.pi - 0.2)
+    frame, truth = render([tag], FORWARD_MOUNT, seed=5)
+    obs = real_camera_fiducial_detector(INFO, 0.2).detect(frame)
+    assert [o.tag_id for o in obs] == [3]
+    assert np.linalg.norm(np.array(obs[0].corners_px) - truth[3], axis=1).mean() < 0.1
+    with pytest.raises(ValueError, match="decode_px_per_module"):
+        FiducialDetector(INFO, 0.2, decode_px_per_module=1)
+    with pytest.raises(ValueError, match="error_correction_rate"):
+        FiducialDetector(INFO, 0.2, error_correction_rate=1.5)
+    with pytest.raises(ValueError, match="decode_sharpening"):
+        FiducialDetector(INFO, 0.2, decode_sharpening=-0.1)
 
 
 def test_empty_image_and_contract_checks() -> None:

@@ -169,8 +169,10 @@ def refine_corners_by_edges(
     base = p0[:, :, None, :] + (t[None, None, :, None] * length[:, :, None, None]) * d[:, :, None, :]
     offs = s[None, :] * half_width[:, None]  # (n, S)
     pts = base[:, :, :, None, :] + offs[:, None, None, :, None] * nrm[:, :, None, None, :]
-    map_x = np.ascontiguousarray(pts[..., 0].reshape(1, -1), dtype=np.float32)
-    map_y = np.ascontiguousarray(pts[..., 1].reshape(1, -1), dtype=np.float32)
+    # One row per sample line (n * 4 * M rows of S samples): a single-row map would exceed remap's
+    # 32767-column limit from 14 tags on.
+    map_x = np.ascontiguousarray(pts[..., 0].reshape(-1, s.size), dtype=np.float32)
+    map_y = np.ascontiguousarray(pts[..., 1].reshape(-1, s.size), dtype=np.float32)
     sampled = cv2.remap(gray, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     prof = np.asarray(sampled, dtype=np.float64).reshape(n, 4, t.size, s.size)
 
@@ -242,6 +244,32 @@ def aruco_parameters(threshold_windows_px: tuple[int, ...]) -> cv2.aruco.Detecto
     return params
 
 
+def real_camera_fiducial_detector(
+    info: CameraInfo,
+    tag_sizes_m: Mapping[int, float] | float,
+    *,
+    error_correction_rate: float = 1.0,
+) -> FiducialDetector:
+    """The profile for real cameras (sunlit outdoor photos with small tags), where the sim profile (one 23 px
+    window) misses a third of the 12-20 px tags. Measured on the NASA Swarmathon photos (targets/bench_realdata):
+    three adaptive-threshold windows (13, 23, 33: OpenCV's default 3 px window finds nothing more here and is
+    the most expensive pass, with thousands of tiny contours), bits decoded from 6 px per module instead of 4
+    (small tags' 1.5-2 px modules need the finer resampling), an unsharp mask (0.5) before quad search and
+    decoding, and up to 5 corrected bits (``error_correction_rate`` 1.0; 0.8 = 4 bits trades a tag or two for
+    a lower chance of a false id). Corners still come from the edge-line refinement on the unsharpened image;
+    small tags are kept with their position even when their orientation is ambiguous."""
+    return FiducialDetector(
+        info,
+        tag_sizes_m,
+        min_pixel_size_px=10.0,
+        keep_ambiguous=True,
+        threshold_windows_px=(13, 23, 33),
+        decode_px_per_module=6,
+        error_correction_rate=error_correction_rate,
+        decode_sharpening=0.5,
+    )
+
+
 class FiducialDetector:
     """Detects AprilTag 36h11 tags in camera frames and returns their poses in ``base_link``.
 
@@ -268,6 +296,9 @@ class FiducialDetector:
         refine_edges: bool = True,
         keep_ambiguous: bool = False,
         threshold_windows_px: tuple[int, ...] = (3, 13, 23),
+        decode_px_per_module: int = 4,
+        error_correction_rate: float = 0.6,
+        decode_sharpening: float = 0.0,
     ) -> None:
         if isinstance(tag_sizes_m, Mapping):
             sizes = {int(k): float(v) for k, v in tag_sizes_m.items()}
@@ -290,6 +321,14 @@ class FiducialDetector:
             raise ValueError(f"FiducialDetector: min_position_sigma_m must be >= 0, got {min_position_sigma_m}")
         if not 0.0 <= ambiguity_ratio <= 1.0:
             raise ValueError(f"FiducialDetector: ambiguity_ratio must be in [0, 1], got {ambiguity_ratio}")
+        if not (isinstance(decode_px_per_module, int) and 2 <= decode_px_per_module <= 16):
+            raise ValueError(
+                f"FiducialDetector: decode_px_per_module must be an int in [2, 16], got {decode_px_per_module}"
+            )
+        if not 0.0 <= error_correction_rate <= 1.0:
+            raise ValueError(f"FiducialDetector: error_correction_rate must be in [0, 1], got {error_correction_rate}")
+        if not (math.isfinite(decode_sharpening) and 0.0 <= decode_sharpening <= 4.0):
+            raise ValueError(f"FiducialDetector: decode_sharpening must be in [0, 4], got {decode_sharpening}")
 
         self._info = info
         self._min_pixel_size_px = float(min_pixel_size_px)
@@ -300,6 +339,9 @@ class FiducialDetector:
         self._refine = bool(refine_edges)
         self._keep_ambiguous = bool(keep_ambiguous)
         self._gray_f32: npt.NDArray[np.float32] | None = None
+        self._sharpening = float(decode_sharpening)
+        self._blur: npt.NDArray[np.uint8] | None = None
+        self._sharp: npt.NDArray[np.uint8] | None = None
         self._camera_matrix = info.matrix()
         self._focal_px = 0.5 * (info.fx_px + info.fy_px)
         dist = np.asarray(info.distortion, dtype=np.float64).reshape(-1)
@@ -309,6 +351,8 @@ class FiducialDetector:
         params = self._params
         params.cornerRefinementMethod = cv2.aruco.CORNER_REFINE_SUBPIX
         params.relativeCornerRefinmentWinSize = 0.5
+        params.perspectiveRemovePixelPerCell = int(decode_px_per_module)
+        params.errorCorrectionRate = float(error_correction_rate)
         # perimeter >= 4 sqrt(area) for any quad, so this drops nothing we would keep.
         params.minMarkerPerimeterRate = 0.9 * 4.0 * self._min_pixel_size_px / max(info.width_px, info.height_px)
         self._detector = cv2.aruco.ArucoDetector(
@@ -332,13 +376,28 @@ class FiducialDetector:
                 f"FiducialDetector.detect: frame from camera {frame.camera_id!r} has CameraInfo "
                 f"{frame.info}, but this detector was built for {self._info}"
             )
-        gray = cv2.cvtColor(frame.image_bgr, cv2.COLOR_BGR2GRAY)
-        corners, ids, _ = self._detector.detectMarkers(gray)
+        gray = np.asarray(cv2.cvtColor(frame.image_bgr, cv2.COLOR_BGR2GRAY), dtype=np.uint8)
+        corners, ids, _ = self._detector.detectMarkers(self._sharpened(gray))
         if ids is None or len(corners) == 0:
             return []
         quads = np.asarray(corners, dtype=np.float64).reshape(-1, 4, 2)
         tag_ids = [int(i) for i in np.asarray(ids).reshape(-1)]
         return self._observations(frame, np.asarray(gray, dtype=np.uint8), quads, tag_ids)
+
+    def _sharpened(self, gray: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
+        """The image the quad search and bit decoding see: ``gray`` itself, or with ``decode_sharpening`` > 0
+        an unsharp mask ``(1 + a) gray - a blur_sigma1(gray)`` (like AprilTag 3's decode_sharpening), which
+        restores the contrast of 1-2 px modules on small tags. Buffers are allocated once and reused. Corner
+        refinement always uses the unsharpened image (sharpening moves edges' intensity profiles)."""
+        if self._sharpening <= 0.0:
+            return gray
+        blur, sharp = self._blur, self._sharp
+        if blur is None or sharp is None or blur.shape != gray.shape:
+            blur = self._blur = np.empty_like(gray)
+            sharp = self._sharp = np.empty_like(gray)
+        cv2.GaussianBlur(gray, (0, 0), 1.0, dst=blur)
+        cv2.addWeighted(gray, 1.0 + self._sharpening, blur, -self._sharpening, 0.0, dst=sharp)
+        return sharp
 
     def _observations(
         self,

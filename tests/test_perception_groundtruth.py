@@ -1,0 +1,40 @@
+"""Fiducial pose against rendered ground truth (issue 4): a 0.20 m tag at 1 and 2 m, rendered by the simulator."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from targets.bench_perception import _fiducial_ground_truth_suite
+
+ROVER = "regolith rover_fiducial_detector"
+
+
+@pytest.fixture(scope="module")
+def result() -> dict[str, Any]:
+    return _fiducial_ground_truth_suite(seed=3, poses_per_distance=2, distances_m=(1.0, 2.0))
+
+
+@pytest.mark.slow  # 8 rendered views (a world each): ~5-10 s on a shared machine
+def test_rendered_tags_found_and_positioned_within_1cm(result: dict[str, Any]) -> None:
+    for res in ("640x480 rendered", "1280x720 rendered"):
+        entry = result[res][ROVER]
+        assert all(v.split("/")[0] == v.split("/")[1] for v in entry["recall_by_pixel_size"].values()), entry
+        for stats in entry["pose_error_by_range"].values():
+            assert stats["pos_err_max_cm"] < 1.0, (res, stats)
+
+
+@pytest.mark.slow
+def test_rendered_1280x720_orientation_within_1deg(result: dict[str, Any]) -> None:
+    for stats in result["1280x720 rendered"][ROVER]["pose_error_by_range"].values():
+        assert stats["rot_err_max_deg"] < 1.0, stats
+
+
+def test_rendered_ucf_hazards_rocks_found_no_false_obstacles() -> None:
+    from targets.bench_perception import _rendered_hazard_suite
+
+    r = _rendered_hazard_suite(seed=1, worlds=1, views_per_obstacle=1)
+    found, seen = (int(x) for x in r["rock_30_40cm_recall_within_3m"].split("/"))
+    assert seen >= 2 and found == seen
+    assert r["false_obstacles_per_100_frames"] == 0.0
