@@ -1,6 +1,7 @@
 """The ``rover`` command. Every command and sub-command has ``--help``.
 
     rover sim run MISSION --out DIR [--seed N] [--gui] [--max-steps N]
+    rover sim build MISSION --out DIR [--seed N] [--resume]   (construction: dig-haul-dump cycles)
     rover mission check MISSION [MISSION ...]
     rover mission plan MISSION [--json FILE]   (the construction plan, before anything drives)
     rover bench [--json FILE] [--seed N] [--suite loop|fiducials|sim|perception|navigation|mapping|estimation|realdata]
@@ -55,7 +56,7 @@ def _cmd_sim_run(args: argparse.Namespace) -> int:
     if not mission.waypoints:
         print(
             f"{args.mission}: waypoints: `rover sim run` drives waypoint missions; this mission has only structures "
-            "(the construction executive is not built yet: see `rover mission plan` for its plan)",
+            "(run construction missions with `rover sim build`; `rover mission plan` shows the plan)",
             file=sys.stderr,
         )
         return EXIT_BAD_INPUT
@@ -135,6 +136,9 @@ def build_parser() -> argparse.ArgumentParser:
         pass
     else:
         register_sim(sim_sub)
+    from targets.sim_construction import register_construction
+
+    register_construction(sim_sub)  # sim build: construction missions (planner + executive)
 
     mission = sub.add_parser("mission", help="mission file tools", description="Mission file tools.")
     m_sub = mission.add_subparsers(dest="mission_command", required=True, metavar="SUBCOMMAND")

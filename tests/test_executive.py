@@ -1,0 +1,239 @@
+"""The construction executive (pure): a kinematic fake rover drives the behaviour tree through whole cycles;
+tool jams, the Lunabotics no-locomotion rule and relocalization when lost."""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import pytest
+
+from autonomy.construction.executive import Executive, ExecutiveConfig, ExecutiveEvent
+from autonomy.construction.planner import Cycle, plan_mission
+from autonomy.mission.mission_file import load_mission
+from autonomy.msgs import Pose2D, PoseEstimate, ToolState
+
+ROOT = Path(__file__).resolve().parents[1]
+UCF = ROOT / "missions" / "lunabotics-ucf.yaml"
+DT = 0.05
+
+
+@dataclass
+class FakeRover:
+    """Unicycle kinematics, a tool servo at 1 rad/s and a bucket that fills 0.012 m^3 per metre dug."""
+
+    pose: Pose2D
+    tool_rad: float = 0.0
+    fill_m3: float = 0.0
+    capacity_m3: float = 0.015
+    dumped: list[tuple[float, float, float]] = field(default_factory=list)
+    stalled_window: tuple[float, float] = (-1.0, -1.0)
+    jam_lowering: bool = False  # a rock under the lip: the tool cannot go below 0.1 rad
+    lowering: bool = False
+    sigma_m: float = 0.02
+    moved_at: list[float] = field(default_factory=list)
+
+    def tool_state(self, t: float) -> ToolState:
+        load = self.fill_m3 * 1500 * 1.62
+        stalled = self.stalled_window[0] <= t < self.stalled_window[1] or (self.jam_lowering and self.lowering)
+        return ToolState(t, self.tool_rad, load + (200.0 if stalled else 0.0), stalled)
+
+    def estimate(self, t: float) -> PoseEstimate:
+        s2 = self.sigma_m**2
+        cov = ((s2, 0.0, 0.0), (0.0, s2, 0.0), (0.0, 0.0, 1e-4))
+        return PoseEstimate(t, self.pose, cov, lost=self.sigma_m > 0.75)
+
+    def apply(self, t: float, v: float, w: float, tool: float) -> None:
+        p = self.pose
+        if abs(v) > 1e-3 or abs(w) > 1e-3:
+            self.moved_at.append(t)
+        if not (self.stalled_window[0] <= t < self.stalled_window[1]):
+            self.tool_rad += max(-DT, min(DT, tool - self.tool_rad))
+        self.lowering = tool > self.tool_rad + 0.05
+        if self.jam_lowering:
+            self.tool_rad = min(self.tool_rad, 0.1)
+        yaw = p.yaw_rad + w * DT
+        self.pose = Pose2D(p.x_m + v * DT * math.cos(yaw), p.y_m + v * DT * math.sin(yaw), yaw)
+        if self.tool_rad >= 0.3 and v > 0:
+            self.fill_m3 = min(self.capacity_m3, self.fill_m3 + 0.012 * v * DT)
+        if self.tool_rad <= -0.5 and self.fill_m3 > 0:
+            ahead = (self.pose.x_m + math.cos(yaw), self.pose.y_m + math.sin(yaw))
+            self.dumped.append((*ahead, self.fill_m3))
+            self.fill_m3 = 0.0
+
+
+Hook = Callable[[float, "FakeRover", Executive, list[ExecutiveEvent]], None]
+
+
+def run(
+    ex: Executive, rover: FakeRover, seconds: float, t0: float = 0.0, hook: Hook | None = None
+) -> list[ExecutiveEvent]:
+    events: list[ExecutiveEvent] = []
+    t = t0
+    for _ in range(round(seconds / DT)):
+        if hook is not None:
+            hook(t, rover, ex, events)
+        drive, tool, ev = ex.step(t, rover.estimate(t), rover.tool_state(t))
+        events.extend(ev)
+        for e in ev:
+            if e.kind == "measure_requested":
+                ex.measurement_done()
+        rover.apply(t, drive.linear_x_mps, drive.angular_z_radps, tool.position_rad)
+        t += DT
+    return events
+
+
+@pytest.fixture(scope="module")
+def ucf_cycles() -> tuple[Cycle, ...]:
+    return plan_mission(load_mission(UCF)).cycles
+
+
+def kinds(events: list[ExecutiveEvent]) -> list[tuple[str, int]]:
+    return [(e.kind, e.cycle) for e in events]
+
+
+def test_full_cycle_digs_hauls_and_dumps_on_the_pile(ucf_cycles: tuple[Cycle, ...]) -> None:
+    cyc = ucf_cycles[0]
+    rover = FakeRover(Pose2D(1.25, 1.0, math.pi / 2))
+    ex = Executive([cyc], ExecutiveConfig())
+    events = run(ex, rover, 150.0)
+    assert kinds(events)[:4] == [("cycle_started", 0), ("dug", 0), ("dumped", 0), ("cycle_completed", 0)]
+    assert ex.completed == [0] and ex.finished
+    assert ("parked", -1) in kinds(events)
+    # the bucket came back full and emptied onto the planned pile
+    (x, y, vol) = rover.dumped[0]
+    assert vol == pytest.approx(0.015, rel=0.05)
+    assert math.hypot(x - cyc.pile_xy[0], y - cyc.pile_xy[1]) < 0.25
+    # and it parked where it started
+    assert rover.pose.distance_to_m(1.25, 1.0) < 0.2
+
+
+def test_tool_jam_is_detected_retried_then_the_cycle_aborted(ucf_cycles: tuple[Cycle, ...]) -> None:
+    cyc = ucf_cycles[0]
+    rover = FakeRover(Pose2D(1.25, 1.0, math.pi / 2))
+    cfg = ExecutiveConfig(jam_retries=1)
+
+    def jam_on_lowering(t: float, r: FakeRover, ex: Executive, events: list[ExecutiveEvent]) -> None:
+        r.jam_lowering = ex.current_cycle is not None and ex.current_cycle.index == 0
+
+    ex = Executive([cyc, ucf_cycles[1]], cfg)
+    events = run(ex, rover, 120.0, hook=jam_on_lowering)
+    jams = [e for e in events if e.kind == "jam"]
+    assert [(e.cycle, e.detail) for e in jams] == [(0, "lower"), (0, "lower")]  # the attempt and one retry
+    assert ("cycle_aborted", 0) in kinds(events)
+    assert ("dug", 0) not in kinds(events) and ex.aborted == [0]
+    assert ("cycle_started", 1) in kinds(events)  # the executive moved on
+
+
+def test_brief_jam_recovers_and_the_cycle_completes(ucf_cycles: tuple[Cycle, ...]) -> None:
+    cyc = ucf_cycles[0]
+    rover = FakeRover(Pose2D(1.25, 1.0, math.pi / 2))
+
+    def jam_once_while_digging(t: float, r: FakeRover, ex: Executive, events: list[ExecutiveEvent]) -> None:
+        if r.stalled_window[0] < 0 and r.fill_m3 > 0.005:
+            r.stalled_window = (t, t + 1.5)
+
+    ex = Executive([cyc], ExecutiveConfig())
+    events = run(ex, rover, 150.0, hook=jam_once_while_digging)
+    assert [e.kind for e in events].count("jam") == 1
+    assert ex.completed == [0]
+    assert sum(v for _x, _y, v in rover.dumped) == pytest.approx(0.015, rel=0.05)
+
+
+def test_lunabotics_mode_never_stands_still_longer_than_the_limit(ucf_cycles: tuple[Cycle, ...]) -> None:
+    rover = FakeRover(Pose2D(1.25, 1.0, math.pi / 2))
+    ex = Executive([], ExecutiveConfig(lunabotics=True, max_still_s=60.0))  # nothing to do: parked
+    events = run(ex, rover, 400.0)
+    moves = rover.moved_at
+    gaps = [b - a for a, b in zip([0.0, *moves], [*moves, 400.0], strict=True)]
+    assert max(gaps) <= 60.0 + 2 * DT
+    assert sum(1 for e in events if e.kind == "nudge") >= 5
+    assert rover.pose.distance_to_m(1.25, 1.0) < 0.1  # nudges go forth and back
+    # without the rule it stays put
+    rover2 = FakeRover(Pose2D(1.25, 1.0, math.pi / 2))
+    run(Executive([], ExecutiveConfig(lunabotics=False)), rover2, 400.0)
+    assert not rover2.moved_at
+
+
+def test_relocalizes_when_lost_then_resumes_the_cycle(ucf_cycles: tuple[Cycle, ...]) -> None:
+    cyc = ucf_cycles[0]
+    home = Pose2D(1.25, 1.0, -math.pi / 2)  # facing the start-zone fiducial bar
+    rover = FakeRover(Pose2D(1.25, 1.0, math.pi / 2))
+    cfg = ExecutiveConfig(relocalize_pose=home)
+
+    def lose_while_hauling(t: float, r: FakeRover, ex: Executive, events: list[ExecutiveEvent]) -> None:
+        if r.sigma_m < 0.5 and r.pose.x_m > 3.5 and not any(e.kind == "relocalized" for e in events):
+            r.sigma_m = 1.0  # lost in the obstacle zone
+        elif r.sigma_m > 0.5 and r.pose.distance_to_m(home.x_m, home.y_m) < 0.3:
+            r.sigma_m = 0.03  # the tags are in view again
+
+    ex = Executive([cyc], cfg)
+    events = run(ex, rover, 250.0, hook=lose_while_hauling)
+    k = [e.kind for e in events]
+    assert "relocalize_started" in k and "relocalized" in k
+    assert k.index("relocalize_started") < k.index("relocalized") < k.index("dumped")
+    assert k.count("dug") == 1  # resumed at the haul phase: it did not dig again
+    assert ex.completed == [0]
+    assert rover.dumped and rover.dumped[0][2] == pytest.approx(0.015, rel=0.05)
+
+
+def test_a_cycle_that_does_not_fit_is_skipped(ucf_cycles: tuple[Cycle, ...]) -> None:
+    mission = load_mission(UCF)
+    limits = replace(mission.limits, time_s=20.0)
+    rover = FakeRover(Pose2D(1.25, 1.0, math.pi / 2))
+    ex = Executive(list(ucf_cycles[:2]), ExecutiveConfig(), limits=limits, model=mission.rovers[0].model)
+    events = run(ex, rover, 5.0)
+    assert kinds(events)[0] == ("cycle_skipped", 0) and ex.finished and not ex.completed
+
+
+def test_bad_config_and_time_going_backwards_raise() -> None:
+    with pytest.raises(ValueError, match="hysteresis"):
+        ExecutiveConfig(relocalize_sigma_m=0.1, relocalized_sigma_m=0.2)
+    ex = Executive([])
+    rover = FakeRover(Pose2D(1.0, 1.0, 0.0))
+    ex.step(1.0, rover.estimate(1.0), None)
+    with pytest.raises(ValueError, match="backwards"):
+        ex.step(0.5, rover.estimate(0.5), None)
+
+
+def test_checkpoint_visits_the_tags_between_cycles_when_the_sigma_grew(ucf_cycles: tuple[Cycle, ...]) -> None:
+    home = Pose2D(1.25, 1.6, -math.pi / 2)
+    rover = FakeRover(Pose2D(3.0, 2.0, 0.0), sigma_m=0.2)  # dead reckoning since the last tags: not lost
+    at_home: list[float] = []
+
+    def tags_at_home(t: float, r: FakeRover, ex: Executive, events: list[ExecutiveEvent]) -> None:
+        if r.pose.distance_to_m(home.x_m, home.y_m) < 0.2 and abs(r.pose.yaw_rad + math.pi / 2) < 0.1:
+            at_home.append(t)
+            r.sigma_m = 0.03
+
+    ex = Executive([ucf_cycles[0]], ExecutiveConfig(relocalize_pose=home))
+    events = run(ex, rover, 150.0, hook=tags_at_home)
+    k = [e.kind for e in events]
+    assert k[:3] == ["cycle_started", "checkpoint", "dug"] and "relocalize_started" not in k
+    assert at_home and at_home[0] < next(e.stamp_s for e in events if e.kind == "dug")
+    assert ex.completed == [0]
+
+
+def test_disc_router_goes_around_hazards_and_straight_when_clear() -> None:
+    from autonomy.construction.routes import disc_router
+    from autonomy.mission.site_zones import Box
+
+    arena = Box(0.0, 0.0, 8.0, 4.0)
+    route = disc_router([(4.0, 2.0, 0.2)], 0.5, arena)
+    assert route(Pose2D(1.0, 3.5, 0.0), (7.0, 3.5)) == []  # the lane at y = 3.5 is clear
+    via = route(Pose2D(1.0, 2.0, 0.0), (7.0, 2.0))
+    assert via  # a detour around the disc, each leg clear of it by the clearance
+    pts = [(1.0, 2.0), *via, (7.0, 2.0)]
+    for (ax, ay), (bx, by) in itertools.pairwise(pts):
+        for k in range(21):
+            f = k / 20
+            assert math.hypot(ax + f * (bx - ax) - 4.0, ay + f * (by - ay) - 2.0) >= 0.7 - 1e-6
+    # a gap narrower than the clearance: the router shrinks it (down to the floor) before giving up
+    wall = [(4.0, y, 0.2) for y in (0.4, 1.5, 2.6, 3.7)]
+    tall = Box(0.0, 0.0, 8.0, 4.1)
+    assert disc_router(wall, 0.5, tall)(Pose2D(1.0, 1.9, 0.0), (7.0, 1.9)) == []  # none: straight
+    narrow = disc_router(wall, 0.5, tall, min_clearance_m=0.25)(Pose2D(1.0, 1.9, 0.0), (7.0, 1.9))
+    assert narrow and any(abs(x - 4.0) < 0.3 and 2.0 < y < 2.1 for x, y in narrow)  # through the middle gap
