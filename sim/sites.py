@@ -16,53 +16,16 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from autonomy.mission.site_zones import PRESET_ZONES, Box, FiducialBar
 from sim.sinkage import SoilBearing
+
+__all__ = ["Box", "FiducialBar"]  # re-exported: the zone geometry is autonomy.mission.site_zones's
 
 FloatArray = npt.NDArray[np.float64]
 
 # SeedSequence streams of a site (separate from the World's own streams).
 _STREAM_OBSTACLES = 10
 _STREAM_GROUND = 11
-
-
-@dataclass(frozen=True, slots=True)
-class Box:
-    """An axis-aligned rectangle in ``map`` (m)."""
-
-    x_min_m: float
-    y_min_m: float
-    x_max_m: float
-    y_max_m: float
-
-    def __post_init__(self) -> None:
-        if not (self.x_max_m > self.x_min_m and self.y_max_m > self.y_min_m):
-            raise ValueError(f"Box: need x_max > x_min and y_max > y_min, got {self}")
-
-    @classmethod
-    def centred(cls, cx_m: float, cy_m: float, size_x_m: float, size_y_m: float) -> Box:
-        return cls(cx_m - size_x_m / 2, cy_m - size_y_m / 2, cx_m + size_x_m / 2, cy_m + size_y_m / 2)
-
-    @property
-    def center_xy(self) -> tuple[float, float]:
-        return ((self.x_min_m + self.x_max_m) / 2, (self.y_min_m + self.y_max_m) / 2)
-
-    @property
-    def size_xy(self) -> tuple[float, float]:
-        return (self.x_max_m - self.x_min_m, self.y_max_m - self.y_min_m)
-
-    def contains(self, x_m: float, y_m: float, margin_m: float = 0.0) -> bool:
-        return (
-            self.x_min_m + margin_m <= x_m <= self.x_max_m - margin_m
-            and self.y_min_m + margin_m <= y_m <= self.y_max_m - margin_m
-        )
-
-    def inside(self, other: Box) -> bool:
-        return (
-            other.x_min_m <= self.x_min_m
-            and self.x_max_m <= other.x_max_m
-            and other.y_min_m <= self.y_min_m
-            and self.y_max_m <= other.y_max_m
-        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,21 +43,6 @@ class Crater:
     y_m: float
     diameter_m: float
     depth_m: float
-
-
-@dataclass(frozen=True, slots=True)
-class FiducialBar:
-    """A bar for fiducial markers: from (x0, y0) to (x1, y1) at ``height_m`` above the regolith."""
-
-    x0_m: float
-    y0_m: float
-    x1_m: float
-    y1_m: float
-    height_m: float
-
-    @property
-    def length_m(self) -> float:
-        return math.hypot(self.x1_m - self.x0_m, self.y1_m - self.y0_m)
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,56 +114,43 @@ class SitePreset:
         return replace(self, lighting=lighting)
 
 
-def _ucf() -> SitePreset:
-    length, width = 8.10, 4.57
+def _from_zones(name: str, **sim_only: object) -> SitePreset:
+    """The simulated site of a preset: its zone layout from ``autonomy.mission.site_zones`` (one source of
+    the numbers for the planner, the mission reader and the simulator) plus what only the simulator needs."""
+    z = PRESET_ZONES[name]
     return SitePreset(
-        name="ucf",
-        size_m=(length, width),
-        start_zone=Box(0.0, 0.0, 2.5, 2.0),
-        excavation_zone=Box(0.0, 2.3, 2.5, width),
-        obstacle_zone=Box(2.5, 0.0, 5.5, width),
-        construction_zone=Box(5.5, 0.0, length, width),
-        target_box=Box.centred(6.9, width / 2, 1.5, 0.9),
-        berm_size_m=(1.3, 0.7),
-        fiducial_bar=FiducialBar(0.5, 0.0, 2.0, 0.0, 0.40),
-        run_minutes=15.0,
+        name=z.name,
+        size_m=z.size_m,
+        start_zone=z.start_zone,
+        excavation_zone=z.excavation_zone,
+        obstacle_zone=z.obstacle_zone,
+        construction_zone=z.construction_zone,
+        target_box=z.target_box,
+        berm_size_m=z.berm_size_m,
+        fiducial_bar=z.fiducial_bar,
+        run_minutes=z.run_minutes,
+        cell_m=z.cell_m,
+        soil_depth_m=z.soil_depth_m,
+        repose_deg=z.repose_deg,
+        **sim_only,  # type: ignore[arg-type]
     )
+
+
+def _ucf() -> SitePreset:
+    return _from_zones("ucf")
 
 
 def _ksc() -> SitePreset:
-    length, width = 6.88, 5.0
-    return SitePreset(
-        name="ksc",
-        size_m=(length, width),
-        start_zone=Box(0.0, 0.0, 2.0, 2.0),
-        excavation_zone=Box(0.0, 2.5, 2.0, width),
-        obstacle_zone=Box(2.0, 0.0, 4.4, width),
-        construction_zone=Box(4.4, 0.0, length, width),
-        target_box=Box.centred(5.6, width / 2, 2.2, 0.9),
-        berm_size_m=(2.0, 0.7),
-        fiducial_bar=FiducialBar(0.5, 0.0, 2.0, 0.0, 0.40),
-        run_minutes=30.0,
-    )
+    return _from_zones("ksc")
 
 
 def _open_site() -> SitePreset:
-    size = 40.0
-    return SitePreset(
-        name="open",
-        size_m=(size, size),
-        start_zone=Box.centred(20.0, 20.0, 4.0, 4.0),
-        excavation_zone=Box.centred(12.0, 20.0, 8.0, 8.0),
-        obstacle_zone=Box(2.0, 2.0, 38.0, 38.0),
-        construction_zone=Box.centred(28.0, 20.0, 8.0, 8.0),
-        target_box=Box.centred(28.0, 20.0, 4.0, 4.0),  # a landing-pad apron
-        berm_size_m=(4.0, 1.0),
-        fiducial_bar=FiducialBar(18.0, 18.0, 19.5, 18.0, 0.40),
+    return _from_zones(
+        "open",
         boulder_count=25,
         boulder_diameter_m=(0.2, 0.8),
         crater_count=15,
         crater_diameter_m=(0.5, 3.0),
-        run_minutes=60.0,
-        cell_m=0.1,
         terrain_amplitude_m=0.15,
         slope_deg=3.0,
         walls=False,

@@ -29,6 +29,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from autonomy.mission.site_zones import BAR_DEPTH_M
 from autonomy.msgs import Landmark, Pose2D
 from sim.backend import SimRover, SimSensorProfile
 from sim.judge import ElevationScan
@@ -727,10 +728,12 @@ class World:
                 self.fixture_body_ids.append(body)
         bar = p.fiducial_bar
         if bar is not None:
-            mx, my = (bar.x0_m + bar.x1_m) / 2, (bar.y0_m + bar.y1_m) / 2
+            # The bar's back lies on its line (against the wall); its body stands out towards its facing.
+            mx = (bar.x0_m + bar.x1_m) / 2 + BAR_DEPTH_M / 2 * math.cos(bar.facing_yaw_rad)
+            my = (bar.y0_m + bar.y1_m) / 2 + BAR_DEPTH_M / 2 * math.sin(bar.facing_yaw_rad)
             yaw = math.atan2(bar.y1_m - bar.y0_m, bar.x1_m - bar.x0_m)
             ground = self.ground_height_m(*self._clamp_xy(mx, my))
-            half = [bar.length_m / 2, 0.02, 0.02]
+            half = [bar.length_m / 2, BAR_DEPTH_M / 2, 0.02]
             body = c.createMultiBody(
                 baseMass=0.0,
                 baseCollisionShapeIndex=c.createCollisionShape(c.GEOM_BOX, halfExtents=half),

@@ -67,7 +67,6 @@ if TYPE_CHECKING:
 
 CONTROL_HZ = 20.0
 HAZARD_SOURCES = ("none", "oracle")
-BEACON_STANDOFF_M = 0.03  # in front of the 4 cm fiducial bar (see sim_beacons)
 ORACLE_CLEARANCE_M = 0.5  # rover half-width (wheels: 0.34 m) plus a tracking and estimate margin
 ORACLE_MIN_CLEARANCE_M = 0.2  # where no route keeps the margin, it shrinks down to this (then: straight)
 BUCKET_SWING_M = 0.15  # more room around boulders: the bucket reaches 0.73 m ahead and swings in turns
@@ -132,24 +131,6 @@ def executive_config(mission: Mission) -> ExecutiveConfig:
         relocalize_pose=reloc,
         park_pose=start,
     )
-
-
-def sim_beacons(mission: Mission) -> Mission:
-    """Workaround (sim only): the presets put the fiducials on the bar's centre line at the arena wall's inner
-    face (y = 0 at UCF), where the wall and the bar hide every tag in the render (no tag is ever detected).
-    Move each tag ``BEACON_STANDOFF_M`` out along its facing, in front of the bar, for the world and the
-    estimator alike, until the preset or ``sim.world`` is fixed."""
-    if mission.site.zones is None or mission.site.zones.fiducial_bar is None:
-        return mission
-    moved = tuple(
-        replace(
-            b,
-            x_m=b.x_m + BEACON_STANDOFF_M * math.cos(b.facing_yaw_rad),
-            y_m=b.y_m + BEACON_STANDOFF_M * math.sin(b.facing_yaw_rad),
-        )
-        for b in mission.site.beacons
-    )
-    return replace(mission, site=replace(mission.site, beacons=moved))
 
 
 def _planned_cycles(state: JournalState) -> dict[int, dict[str, Any]]:
@@ -237,7 +218,6 @@ def run_construction_in_sim(
         raise ValueError(f"{mission.source}: rovers: the construction runner drives exactly one rover for now")
     if not mission.structures or mission.site.zones is None:
         raise ValueError(f"{mission.source}: structures: a construction run needs structures and a site preset")
-    mission = sim_beacons(mission)
     zones = mission.site.zones
     if zones is None:
         raise ValueError(f"{mission.source}: site: a construction run needs a site preset with zones")

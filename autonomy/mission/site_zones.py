@@ -79,10 +79,15 @@ class Box:
         return Box(x0, y0, x1, y1) if x1 > x0 and y1 > y0 else None
 
 
+BAR_DEPTH_M = 0.04  # the bar's thickness: its back lies on the (x0, y0)-(x1, y1) line (the arena wall at UCF/KSC)
+MARKER_STANDOFF_M = BAR_DEPTH_M + 0.005  # marker faces sit on the bar's front face (plus the tag plate)
+
+
 @dataclass(frozen=True, slots=True)
 class FiducialBar:
-    """A bar for fiducial markers from (x0, y0) to (x1, y1) at ``height_m`` above the regolith; markers on it
-    face ``facing_yaw_rad`` (into the arena)."""
+    """A bar for fiducial markers: its back along (x0, y0)-(x1, y1) (against the wall), ``BAR_DEPTH_M`` thick,
+    its centre line ``height_m`` above the regolith; markers sit on its front face and face ``facing_yaw_rad``
+    (into the arena)."""
 
     x0_m: float
     y0_m: float
@@ -96,13 +101,15 @@ class FiducialBar:
         return math.hypot(self.x1_m - self.x0_m, self.y1_m - self.y0_m)
 
     def marker_positions(self, count: int) -> tuple[tuple[float, float], ...]:
-        """``count`` marker centres spread evenly along the bar (centres of equal slots)."""
+        """``count`` marker centres spread evenly along the bar (centres of equal slots), on its front face."""
         if count < 1:
             raise ValueError(f"FiducialBar.marker_positions: count must be >= 1, got {count}")
+        ox = MARKER_STANDOFF_M * math.cos(self.facing_yaw_rad)
+        oy = MARKER_STANDOFF_M * math.sin(self.facing_yaw_rad)
         return tuple(
             (
-                self.x0_m + (self.x1_m - self.x0_m) * (k + 0.5) / count,
-                self.y0_m + (self.y1_m - self.y0_m) * (k + 0.5) / count,
+                self.x0_m + (self.x1_m - self.x0_m) * (k + 0.5) / count + ox,
+                self.y0_m + (self.y1_m - self.y0_m) * (k + 0.5) / count + oy,
             )
             for k in range(count)
         )
