@@ -15,6 +15,9 @@ Suites:
 - ``hazards_rendered``: depth RENDERED by the simulator (640x480, default mount) in the UCF arena preset
   (boulders 30-40 cm, craters 40-50 cm), a fresh world per view, the rover 1.2-2.8 m from each obstacle:
   recall within 3 m by range band, false obstacles per 100 frames (arena walls are not false).
+- ``hazards_rendered_160x120``: the same scenes on the sim's default depth sensor (160x120, stride 1),
+  noiseless and with 1 cm white depth noise, with ``HazardConfig`` defaults and with the depth-shadow crater
+  cue (``RENDERED_CRATER_CUES``); recall by range band.
 - ``hazards``: ray-cast depth frames (640x480, pitched camera 0.6 m up) of flat ground with one 30 cm
   rock (hemisphere) and one 40 cm crater (spherical bowl 10 cm deep) at random places within 3 m: rock
   and crater recall, false obstacles per 100 frames, p50/p99 ms per frame.
@@ -39,6 +42,16 @@ from autonomy.msgs import CameraFrame, CameraInfo, DepthFrame, FiducialObservati
 from autonomy.perception.hazards import HazardConfig
 
 _SIZE_BINS = ((12.0, 18.0), (18.0, 24.0), (24.0, 1e9))
+# Crater cues measured on the rendered UCF views (160x120 sim depth, stride 1): see ``_score_hazard_views``.
+RENDERED_CRATER_CUES = HazardConfig(
+    stride=1,
+    crater_shadow_depth_m=0.02,
+    crater_shadow_min_rays=2,
+    crater_shadow_min_excess_m=0.1,
+    crater_shadow_max_range_m=3.0,
+)
+# one rendered hazard view: depth frame, obstacles in base_link (kind, x, y), rover (x, y, yaw) in the site
+HazardView = tuple[DepthFrame, list[tuple[str, float, float]], tuple[float, float, float]]
 
 
 def _stats_ms(times: Sequence[float]) -> dict[str, float]:
@@ -135,6 +148,14 @@ def _fiducial_suite(frames: Sequence[CameraFrame], sizes: dict[int, float], repe
         d = FiducialDetector(info, sizes, threshold_windows_px=(23,), keep_ambiguous=True)
         return lambda f: _obs(d.detect(f))
 
+    def one_pass_fast() -> Callable[[CameraFrame], list[tuple[int, float]]]:
+        d = FiducialDetector(info, sizes, threshold_windows_px=(23,), keep_ambiguous=True, fast_decode=True)
+        return lambda f: _obs(d.detect(f))
+
+    def tracking_fast() -> Callable[[CameraFrame], list[tuple[int, float]]]:
+        d = TrackingFiducialDetector(info, sizes, keep_ambiguous=True, fast_decode=True)
+        return lambda f: _obs(d.detect(f))
+
     def tracking() -> Callable[[CameraFrame], list[tuple[int, float]]]:
         d = TrackingFiducialDetector(info, sizes, keep_ambiguous=True)
         return lambda f: _obs(d.detect(f))
@@ -142,7 +163,9 @@ def _fiducial_suite(frames: Sequence[CameraFrame], sizes: dict[int, float], repe
     candidates: dict[str, Callable[[], Callable[[CameraFrame], list[tuple[int, float]]]]] = {
         "regolith FiducialDetector, constructor defaults (3 threshold passes)": plain,
         "regolith FiducialDetector, 1 threshold pass (23 px), ambiguous kept": one_pass,
+        "regolith FiducialDetector, 1 threshold pass (23 px), ambiguous kept, fast decode": one_pass_fast,
         "regolith TrackingFiducialDetector (full frame every 5), ambiguous kept": tracking,
+        "regolith TrackingFiducialDetector (full frame every 5), ambiguous kept, fast decode": tracking_fast,
         "OpenCV ArucoDetector, defaults (detection only)": aruco_default,
     }
     results: dict[str, Any] = {}
@@ -271,32 +294,29 @@ def _hazard_suite(n_frames: int, seed: int) -> dict[str, Any]:
     }
 
 
-def _rendered_hazard_suite(
-    seed: int, worlds: int = 10, views_per_obstacle: int = 2, config: HazardConfig | None = None
-) -> dict[str, Any]:
-    """Boulders and craters of the UCF arena preset (``sim.sites``: boulders 30-40 cm, craters 40-50 cm) seen
-    in depth RENDERED by the simulator (the rover's depth sensor at 640x480 on the default camera mount),
-    one world per site seed. For every obstacle, the rover stands 1.2-2.8 m from it, facing it +-15 deg.
-    Recall counts obstacles within 3 m and in the field of view (a detection of the same kind within 0.35 m
-    of the obstacle's centre); a detection within 0.35 m of no obstacle of the site is a false obstacle."""
+def _render_hazard_views(
+    seed: int,
+    worlds: int = 10,
+    views_per_obstacle: int = 2,
+    depth_size_px: tuple[int, int] = (160, 120),
+    depth_noise_sigma_m: float = 0.0,
+) -> list[HazardView]:
+    """Depth frames RENDERED by the simulator in the UCF arena preset (``sim.sites``: boulders 30-40 cm,
+    craters 40-50 cm), one world per site seed; for every obstacle the rover stands 1.2-2.8 m from it, facing
+    it +-15 deg. Returns (frame, obstacles in base_link (kind, x, y), the rover's true (x, y, yaw) in the
+    site frame) per view. The depth sensor is the sim's (``SimSensorProfile``) at ``depth_size_px`` with
+    white noise ``depth_noise_sigma_m``."""
     from autonomy.msgs import Pose2D
-    from autonomy.perception.hazards import HazardDetector
     from sim.backend import SimSensorProfile
     from sim.sites import make_site, preset
     from sim.world import World
 
-    profile = SimSensorProfile(depth_width_px=640, depth_height_px=480)
-    half_fov = math.radians(profile.camera_hfov_deg) / 2.0
-    det = HazardDetector(config)
+    profile = SimSensorProfile(
+        depth_width_px=depth_size_px[0], depth_height_px=depth_size_px[1], depth_noise_sigma_m=depth_noise_sigma_m
+    )
     rng = np.random.default_rng(seed)
-    counts = {"rock": [0, 0], "crater": [0, 0]}  # found, visible
-    by_range = {kind: [[0, 0], [0, 0], [0, 0]] for kind in counts}  # 0.8-1.5, 1.5-2.25, 2.25-3 m
-    frames = false_obstacles = 0
-    times: list[float] = []
-    false_examples: list[tuple[float, float, str, float, int]] = []
     centre = preset("ucf").center_xy
-    arena = preset("ucf").arena
-    walls = 0
+    views: list[HazardView] = []
     for w in range(worlds):
         site = make_site(preset("ucf"), seed + w)
         truth = [("rock", b.x_m, b.y_m) for b in site.boulders] + [("crater", c.x_m, c.y_m) for c in site.craters]
@@ -322,35 +342,56 @@ def _rendered_hazard_suite(
                     frame = rover.depth.read() if rover.depth is not None else None
                 if frame is None:
                     continue
-                frames += 1
-                t0 = time.perf_counter()
-                patch = det.detect(frame)
-                times.append((time.perf_counter() - t0) * 1e3)
                 c, s_ = math.cos(pose.yaw_rad), math.sin(pose.yaw_rad)
                 local = []
                 for kind, tx, ty in truth:
                     dx, dy = tx - pose.x_m, ty - pose.y_m
                     local.append((kind, c * dx + s_ * dy, -s_ * dx + c * dy))
-                for o in patch.obstacles:
-                    mx, my = pose.x_m + c * o.x_m - s_ * o.y_m, pose.y_m + s_ * o.x_m + c * o.y_m
-                    if not arena.contains(mx, my, margin_m=0.3):
-                        walls += 1  # the arena's 0.6 m walls (just outside the arena): real obstacles
-                    elif not any(math.hypot(o.x_m - lx, o.y_m - ly) < 0.35 for _, lx, ly in local):
-                        false_obstacles += 1
-                        false_examples.append((round(o.x_m, 2), round(o.y_m, 2), o.kind, round(o.peak_m, 3), o.cells))
-                for kind, lx, ly in local:
-                    rng_m = math.hypot(lx, ly)
-                    if not (0.8 < rng_m <= 3.0 and abs(math.atan2(ly, lx)) < half_fov - 0.1):
-                        continue
-                    counts[kind][1] += 1
-                    hit = any(o.kind == kind and math.hypot(o.x_m - lx, o.y_m - ly) < 0.35 for o in patch.obstacles)
-                    counts[kind][0] += hit
-                    band = by_range[kind][0 if rng_m <= 1.5 else 1 if rng_m <= 2.25 else 2]
-                    band[0] += hit
-                    band[1] += 1
+                views.append((frame, local, (pose.x_m, pose.y_m, pose.yaw_rad)))
+    return views
+
+
+def _score_hazard_views(views: Sequence[HazardView], config: HazardConfig | None) -> dict[str, Any]:
+    """Recall of obstacles within 3 m and in the field of view (a detection of the same kind within 0.35 m of
+    the obstacle's centre) by range band; a detection within 0.35 m of no obstacle is a false obstacle
+    (detections outside the arena's 0.3 m margin are its walls, not counted)."""
+    from autonomy.perception.hazards import HazardDetector
+    from sim.sites import preset
+
+    arena = preset("ucf").arena
+    det = HazardDetector(config)
+    counts = {"rock": [0, 0], "crater": [0, 0]}  # found, visible
+    by_range = {kind: [[0, 0], [0, 0], [0, 0]] for kind in counts}  # 0.8-1.5, 1.5-2.25, 2.25-3 m
+    false_obstacles = walls = 0
+    times: list[float] = []
+    false_examples: list[tuple[float, float, str, float, int]] = []
+    for frame, local, pose in views:
+        half_fov = math.atan2(frame.info.width_px / 2.0, frame.info.fx_px)
+        t0 = time.perf_counter()
+        patch = det.detect(frame)
+        times.append((time.perf_counter() - t0) * 1e3)
+        px, py, yaw = pose
+        c, s_ = math.cos(yaw), math.sin(yaw)
+        for o in patch.obstacles:
+            mx, my = px + c * o.x_m - s_ * o.y_m, py + s_ * o.x_m + c * o.y_m
+            if not arena.contains(mx, my, margin_m=0.3):
+                walls += 1
+            elif not any(math.hypot(o.x_m - lx, o.y_m - ly) < 0.35 for _, lx, ly in local):
+                false_obstacles += 1
+                false_examples.append((round(o.x_m, 2), round(o.y_m, 2), o.kind, round(o.peak_m, 3), o.cells))
+        for kind, lx, ly in local:
+            rng_m = math.hypot(lx, ly)
+            if not (0.8 < rng_m <= 3.0 and abs(math.atan2(ly, lx)) < half_fov - 0.1):
+                continue
+            counts[kind][1] += 1
+            hit = any(o.kind == kind and math.hypot(o.x_m - lx, o.y_m - ly) < 0.35 for o in patch.obstacles)
+            counts[kind][0] += hit
+            band = by_range[kind][0 if rng_m <= 1.5 else 1 if rng_m <= 2.25 else 2]
+            band[0] += hit
+            band[1] += 1
+    frames = len(views)
     return {
         "frames": frames,
-        "resolution": "640x480 rendered depth (sim z-buffer), HazardDetector defaults (stride 2)",
         **(_stats_ms(times) if times else {}),
         "rock_30_40cm_recall_within_3m": f"{counts['rock'][0]}/{counts['rock'][1]}",
         "crater_40_50cm_recall_within_3m": f"{counts['crater'][0]}/{counts['crater'][1]}",
@@ -360,8 +401,27 @@ def _rendered_hazard_suite(
         "false_obstacles_per_100_frames": round(100.0 * false_obstacles / max(frames, 1), 2),
         "wall_detections (not counted as false)": walls,
         "false_obstacle_examples (x, y in base_link, kind, peak, cells)": false_examples[:10],
-        "note": "UCF arena preset, one world per seed; rover placed 1.2-2.8 m from each obstacle",
     }
+
+
+def _rendered_hazard_suite(
+    seed: int,
+    worlds: int = 10,
+    views_per_obstacle: int = 2,
+    config: HazardConfig | None = None,
+    depth_size_px: tuple[int, int] = (640, 480),
+    depth_noise_sigma_m: float = 0.0,
+) -> dict[str, Any]:
+    """Boulders and craters of the UCF arena preset seen in depth RENDERED by the simulator (see
+    ``_render_hazard_views`` and ``_score_hazard_views``), scored with ``config``."""
+    views = _render_hazard_views(seed, worlds, views_per_obstacle, depth_size_px, depth_noise_sigma_m)
+    out = _score_hazard_views(views, config)
+    out["resolution"] = (
+        f"{depth_size_px[0]}x{depth_size_px[1]} rendered depth (sim), noise {depth_noise_sigma_m} m, "
+        f"HazardDetector {config or 'defaults'}"
+    )
+    out["note"] = "UCF arena preset, one world per seed; rover placed 1.2-2.8 m from each obstacle"
+    return out
 
 
 def _volume_suite(trials: int, seed: int) -> dict[str, Any]:
@@ -591,6 +651,13 @@ def run_perception_bench(
         out["hazards"] = _hazard_suite(hazard_frames, seed)
     if "hazards_rendered" in wanted:
         out["hazards_rendered"] = _rendered_hazard_suite(seed)
+        # the sim's default depth sensor (160x120) with and without depth noise, without and with the crater
+        # cues (same views for both configs)
+        for noise in (0.0, 0.01):
+            views = _render_hazard_views(seed, depth_size_px=(160, 120), depth_noise_sigma_m=noise)
+            for label, cfg in (("defaults", HazardConfig(stride=1)), ("crater shadow cue", RENDERED_CRATER_CUES)):
+                key = f"160x120 noise {noise * 100:.0f} cm, {label}"
+                out.setdefault("hazards_rendered_160x120", {})[key] = _score_hazard_views(views, cfg)
     if "volume" in wanted:
         out["volume"] = _volume_suite(volume_trials, seed)
     return out

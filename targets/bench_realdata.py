@@ -198,7 +198,9 @@ def photo_camera_info(width_px: int, height_px: int) -> CameraInfo:
 
 def regolith_detect_fn(profile: str = "real") -> Callable[[RealImage], list[Tag]]:
     """The project's full ``FiducialDetector.detect`` (BGR frame in, poses out) in a named profile:
-    ``real`` = ``real_camera_fiducial_detector``; ``sim`` = the rover's sim profile (one 23 px window)."""
+    ``real`` = ``real_camera_fiducial_detector``; ``real_opencv_decode`` = the same with OpenCV's own decoding
+    and no low-contrast flattening (the profile before the fast decoder); ``sim`` = the rover's sim profile
+    (one 23 px window)."""
     from autonomy.perception.fiducials import FiducialDetector, real_camera_fiducial_detector
 
     detectors: dict[tuple[int, int], FiducialDetector] = {}
@@ -211,10 +213,12 @@ def regolith_detect_fn(profile: str = "real") -> Callable[[RealImage], list[Tag]
             info = photo_camera_info(w, h)
             if profile == "real":
                 det = real_camera_fiducial_detector(info, 1.0)
+            elif profile == "real_opencv_decode":
+                det = real_camera_fiducial_detector(info, 1.0, fast_decode=False, quad_search_min_contrast=0.0)
             elif profile == "sim":
                 det = FiducialDetector(info, 1.0, threshold_windows_px=(23,), keep_ambiguous=True)
             else:
-                raise ValueError(f"regolith_detect_fn: unknown profile {profile!r} (real, sim)")
+                raise ValueError(f"regolith_detect_fn: unknown profile {profile!r} (real, real_opencv_decode, sim)")
             detectors[(w, h)] = det
         bgr = np.asarray(cv2.cvtColor(img.gray, cv2.COLOR_GRAY2BGR), dtype=np.uint8)
         frame = CameraFrame(0.0, "photo", bgr, det.info, mount)
@@ -290,6 +294,7 @@ def pupil_worker(paths: list[str], repeats: int) -> None:
 
 
 REGOLITH_REAL = "regolith FiducialDetector, real_camera_fiducial_detector (detection + pose)"
+REGOLITH_REAL_OPENCV = "regolith FiducialDetector, real profile, OpenCV's decoding, no flattening (detection + pose)"
 REGOLITH_SIM = "regolith FiducialDetector, rover sim profile: one 23 px window (detection + pose)"
 OPENCV_DEFAULT = "OpenCV ArucoDetector, defaults (detection only)"
 PUPIL = "pupil-apriltags (AprilTag 3), quad_decimate=1, 1 thread (detection only)"
@@ -311,11 +316,12 @@ def run_swarmathon_bench(data_dir: Path | None = None, repeats: int = 5) -> dict
         "note": "provisional: wall time on a shared 2-core machine; compare ratios from the same run",
     }
     out["detectors"][REGOLITH_REAL] = evaluate(images, regolith_detect_fn("real"), repeats)
+    out["detectors"][REGOLITH_REAL_OPENCV] = evaluate(images, regolith_detect_fn("real_opencv_decode"), repeats)
     out["detectors"][REGOLITH_SIM] = evaluate(images, regolith_detect_fn("sim"), repeats)
     out["detectors"][OPENCV_DEFAULT] = evaluate(images, opencv_default_detect_fn(), repeats)
     out["detectors"][PUPIL] = _pupil_in_subprocess(images, repeats)
     ours = out["detectors"][REGOLITH_REAL]["p50_ms"]
-    for name in (OPENCV_DEFAULT, PUPIL):
+    for name in (REGOLITH_REAL_OPENCV, OPENCV_DEFAULT, PUPIL):
         peer = out["detectors"][name].get("p50_ms")
         if peer:
             out[f"speedup_vs {name}"] = round(peer / ours, 2)

@@ -21,6 +21,8 @@ import pytest
 from autonomy.msgs import CameraFrame, CameraInfo, Pose3D
 from autonomy.perception.fiducials import (
     FiducialDetector,
+    decode_tag36h11,
+    plausible_tag_quads,
     pose3d_from_matrix,
     real_camera_fiducial_detector,
     refine_corners_by_edges,
@@ -338,6 +340,43 @@ def test_real_camera_profile_finds_tags_and_checks_options() -> None:
         FiducialDetector(INFO, 0.2, error_correction_rate=1.5)
     with pytest.raises(ValueError, match="decode_sharpening"):
         FiducialDetector(INFO, 0.2, decode_sharpening=-0.1)
+
+
+def test_decode_tag36h11_ids_and_corner_order_in_every_rotation() -> None:
+    """The vectorised decoder returns the rendered ids with the corners rolled to OpenCV's order (the tag's
+    top-left first) whatever corner the quad starts at, and rejects quads on the background."""
+    tags = [_tag(3, 2.2, -0.35, 0.4), _tag(411, 2.0, 0.3, 0.45, facing=math.pi + 0.3), _tag(0, 1.6, 0.0, 0.3)]
+    frame, truth = render(tags, FORWARD_MOUNT, seed=9)
+    gray = np.asarray(cv2.cvtColor(frame.image_bgr, cv2.COLOR_BGR2GRAY), dtype=np.uint8)
+    for shift in range(4):
+        quads = np.stack([np.roll(truth[t.tag_id], shift, axis=0) for t in tags])
+        out, ids = decode_tag36h11(gray, quads)
+        assert ids == [3, 411, 0]
+        for quad, tag in zip(out, tags, strict=True):
+            np.testing.assert_allclose(quad, truth[tag.tag_id])
+    background = np.array([[[20.0, 20.0], [60.0, 20.0], [60.0, 60.0], [20.0, 60.0]]])
+    assert decode_tag36h11(gray, background)[1] == []
+    assert plausible_tag_quads(gray, truth[3][None]).tolist() == [True]
+    assert plausible_tag_quads(np.full_like(gray, 128), truth[3][None]).tolist() == [False]  # no contrast
+    inverted = np.asarray(255 - gray, dtype=np.uint8)  # white border: every border module wrong
+    assert plausible_tag_quads(inverted, truth[3][None]).tolist() == [False]
+    # a duplicate quad (two threshold passes) is returned once
+    assert decode_tag36h11(gray, np.stack([truth[3], truth[3] + 0.3]))[1] == [3]
+    assert decode_tag36h11(gray, np.zeros((0, 4, 2)))[1] == []
+
+
+def test_fast_decode_agrees_with_opencv_decoding() -> None:
+    rng = np.random.default_rng(21)
+    tags = [_tag(int(i), 2.0 + 0.3 * k, -0.5 + 0.45 * k, 0.4) for k, i in enumerate(rng.integers(0, 587, 3))]
+    frame, truth = render(tags, FORWARD_MOUNT, seed=4)
+    slow = FiducialDetector(INFO, 0.2).detect(frame)
+    for kwargs in ({"fast_decode": True}, {"fast_decode": True, "quad_search_min_contrast": 40.0}):
+        fast = FiducialDetector(INFO, 0.2, **kwargs).detect(frame)
+        assert [o.tag_id for o in fast] == [o.tag_id for o in slow] == sorted(t.tag_id for t in tags)
+        for o in fast:
+            assert np.linalg.norm(np.array(o.corners_px) - truth[o.tag_id], axis=1).max() < 0.5
+    with pytest.raises(ValueError, match="quad_search_min_contrast"):
+        FiducialDetector(INFO, 0.2, quad_search_min_contrast=-1.0)
 
 
 def test_empty_image_and_contract_checks() -> None:

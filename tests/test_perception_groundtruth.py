@@ -38,3 +38,20 @@ def test_rendered_ucf_hazards_rocks_found_no_false_obstacles() -> None:
     found, seen = (int(x) for x in r["rock_30_40cm_recall_within_3m"].split("/"))
     assert seen >= 2 and found == seen
     assert r["false_obstacles_per_100_frames"] == 0.0
+
+
+def test_rendered_ucf_craters_at_160x120_with_depth_shadow_cue() -> None:
+    # The sim's default depth sensor (160x120) with 1 cm depth noise, one world: the cell-mean cue alone
+    # finds 2 of 7 craters, the depth-shadow cue 5 (measured), with no false obstacle either way.
+    from autonomy.perception.hazards import HazardConfig
+    from targets.bench_perception import RENDERED_CRATER_CUES, _render_hazard_views, _score_hazard_views
+
+    views = _render_hazard_views(seed=1, worlds=1, views_per_obstacle=1, depth_noise_sigma_m=0.01)
+    plain = _score_hazard_views(views, HazardConfig(stride=1))
+    cued = _score_hazard_views(views, RENDERED_CRATER_CUES)
+    found_plain, seen = (int(x) for x in plain["crater_40_50cm_recall_within_3m"].split("/"))
+    found_cued, seen_cued = (int(x) for x in cued["crater_40_50cm_recall_within_3m"].split("/"))
+    assert seen == seen_cued >= 5
+    assert found_cued >= found_plain + 2 and found_cued >= 5
+    assert cued["rock_30_40cm_recall_within_3m"] == plain["rock_30_40cm_recall_within_3m"]
+    assert cued["false_obstacles_per_100_frames"] == 0.0

@@ -120,3 +120,40 @@ def test_perception_bench_hazard_and_volume_suites_report_json() -> None:
     assert out["volume"]["max_abs_error_pct"] < 5.0
     with pytest.raises(ValueError, match="unknown suites"):
         run_perception_bench(suites=["nope"])
+
+
+SHADOW_CUES = HazardConfig(
+    stride=1,
+    crater_shadow_depth_m=0.02,
+    crater_shadow_min_rays=2,
+    crater_shadow_min_excess_m=0.1,
+    crater_shadow_max_range_m=3.0,
+)
+
+
+@pytest.mark.parametrize("x", [2.2, 2.5, 2.8])
+def test_depth_shadow_cue_fills_the_hidden_near_part_of_far_craters(x: float) -> None:
+    # From 0.6 m up the near rim hides the near half of the bowl: the cell-mean cue sees only the far wall
+    # (a small blob centred past the crater), the shadow cue marks the cells under the rays that crossed the
+    # ground level inside the bowl.
+    frame = ray_cast_depth([], [(x, 0.2, 0.22, 0.10)])
+    plain = [o for o in HazardDetector(CFG).detect(frame).obstacles if o.kind == "crater"]
+    cued = [o for o in HazardDetector(SHADOW_CUES).detect(frame).obstacles if o.kind == "crater"]
+    assert len(plain) == 1 and len(cued) == 1
+    assert cued[0].cells >= 3 * plain[0].cells  # area of a 0.22 m radius bowl: about 61 cells
+    assert math.hypot(cued[0].x_m - x, cued[0].y_m - 0.2) < 0.05
+    assert math.hypot(plain[0].x_m - x, plain[0].y_m - 0.2) > math.hypot(cued[0].x_m - x, cued[0].y_m - 0.2)
+
+
+@pytest.mark.parametrize("noise", [0.01, 0.02])
+def test_depth_shadow_cue_quiet_on_noisy_flat_ground_and_rocks(noise: float) -> None:
+    assert HazardDetector(SHADOW_CUES).detect(ray_cast_depth([], [], noise=noise)).obstacles == ()
+    kinds = [o.kind for o in HazardDetector(SHADOW_CUES).detect(ray_cast_depth([(2.0, 0.0, 0.15)], [])).obstacles]
+    assert kinds == ["rock"]  # the ground hidden behind a rock is not a crater
+
+
+def test_crater_cue_config_checked() -> None:
+    with pytest.raises(ValueError, match="crater cue"):
+        HazardConfig(crater_shadow_depth_m=-0.01)
+    with pytest.raises(ValueError, match="crater_shadow_min_rays"):
+        HazardConfig(crater_shadow_min_rays=0)

@@ -69,6 +69,17 @@ def test_real_camera_profile_on_swarmathon_photos(swarmathon: list[RealImage]) -
     assert r["corner_error_p90_px"] < 1.3  # measured 1.16
 
 
+def test_fast_decode_matches_opencv_lookup_on_swarmathon_photos(swarmathon: list[RealImage]) -> None:
+    # The real profile decodes quads itself (decode_tag36h11 on edge-refined corners) instead of OpenCV's
+    # dictionary lookup: it must find at least what the OpenCV-decoded profile finds, with no false id.
+    fast = evaluate(swarmathon, regolith_detect_fn("real"), repeats=1)
+    slow = evaluate(swarmathon, regolith_detect_fn("real_opencv_decode"), repeats=1)
+    assert slow["found"] >= 46 and slow["false_ids"] == 0
+    assert fast["found"] >= slow["found"]
+    assert fast["found_per_image"] == [12, 24, 10]  # measured
+    assert fast["false_ids"] == 0
+
+
 def test_real_profile_beats_sim_profile_and_opencv_defaults(swarmathon: list[RealImage]) -> None:
     ours = evaluate(swarmathon, regolith_detect_fn("real"), repeats=1)
     sim = evaluate(swarmathon, regolith_detect_fn("sim"), repeats=1)

@@ -53,6 +53,16 @@ class HazardConfig:
     ground_tolerance_m: float = 0.05
     rock_height_m: float = 0.10
     crater_depth_m: float = 0.04
+    # Crater cues beyond the cell mean (0 disables each): a cell whose lowest point is this far below the
+    # ground plane; and depth shadows: a point this far below the plane was reached by a ray that passed the
+    # near rim and crossed the ground level inside the bowl, so the cells under that ray's path from the
+    # crossing to the point are marked (the part of the bowl the near rim hides) where at least
+    # ``crater_shadow_min_rays`` of the five samples taken along each such ray segment fall in a cell.
+    crater_min_point_depth_m: float = 0.0
+    crater_shadow_depth_m: float = 0.0
+    crater_shadow_min_rays: int = 2
+    crater_shadow_min_excess_m: float = 0.0  # and the point at least this far past the crossing, along the ray
+    crater_shadow_max_range_m: float = math.inf  # and the crossing at most this far (horizontal range)
     max_slope_deg: float = 25.0
     max_step_m: float = 0.12
     min_obstacle_cells: int = 3
@@ -64,6 +74,11 @@ class HazardConfig:
             raise ValueError("HazardConfig: need 0 <= min_range_m < max_range_m")
         if self.stride < 1 or self.min_points_per_cell < 1 or self.min_obstacle_cells < 1:
             raise ValueError("HazardConfig: stride, min_points_per_cell and min_obstacle_cells must be >= 1")
+        cues = (self.crater_min_point_depth_m, self.crater_shadow_depth_m, self.crater_shadow_min_excess_m)
+        if min(cues) < 0.0 or not self.crater_shadow_max_range_m > 0.0:
+            raise ValueError("HazardConfig: crater cue depths must be >= 0 and crater_shadow_max_range_m > 0")
+        if self.crater_shadow_min_rays < 1:
+            raise ValueError("HazardConfig: crater_shadow_min_rays must be >= 1")
         if not (self.rock_height_m > 0.0 and self.crater_depth_m > 0.0 and self.ground_tolerance_m > 0.0):
             raise ValueError("HazardConfig: thresholds must be > 0")
 
@@ -181,9 +196,13 @@ class HazardDetector:
         if self._projector is None or self._projector.info != frame.info:
             self._projector = DepthProjector(frame.info, cfg.stride)
         pts = self._projector.points_in_base(frame.depth_m, frame.mount)
-        return self.patch_from_points(frame.stamp_s, pts)
+        return self.patch_from_points(frame.stamp_s, pts, frame.mount.translation())
 
-    def patch_from_points(self, stamp_s: float, points_base: FloatArray) -> HazardPatch:
+    def patch_from_points(
+        self, stamp_s: float, points_base: FloatArray, sensor_origin_base: FloatArray | None = None
+    ) -> HazardPatch:
+        """The patch from points in base_link (n, 3). ``sensor_origin_base`` (the depth sensor's position in
+        base_link, m) enables the depth-shadow crater cue (``HazardConfig.crater_shadow_depth_m``)."""
         cfg = self._config
         ny, nx = cfg.shape
         p = np.asarray(points_base, dtype=np.float64).reshape(-1, 3)
@@ -240,6 +259,10 @@ class HazardDetector:
 
         rock = known2 & (top > cfg.rock_height_m)
         crater = known2 & (height < -cfg.crater_depth_m)
+        if cfg.crater_min_point_depth_m > 0.0:
+            crater |= known2 & (bottom < -cfg.crater_min_point_depth_m)
+        if cfg.crater_shadow_depth_m > 0.0 and sensor_origin_base is not None:
+            crater |= self._shadow_cells(p[ok], plane, np.asarray(sensor_origin_base, dtype=np.float64)) & ~rock
         obstacles: list[Obstacle] = []
         rock_keep = self._components(rock, "rock", top, xs, ys, obstacles)
         crater_keep = self._components(crater, "crater", -height, xs, ys, obstacles)
@@ -262,6 +285,46 @@ class HazardDetector:
             traversability=trav,
             obstacles=tuple(sorted(obstacles, key=lambda o: (o.kind, o.x_m, o.y_m))),
         )
+
+    def _shadow_cells(self, pts: FloatArray, plane: tuple[float, float, float], origin: FloatArray) -> BoolArray:
+        """Cells under depth-shadowed rays (see ``HazardConfig``), (ny, nx) bool.
+
+        For a point p more than ``crater_shadow_depth_m`` below the plane z = a + b x + c y, the ray from the
+        sensor origin o, o + s (p - o), crosses the plane at s0 = (a + b o_x + c o_y - o_z) / (d_z - b d_x - c d_y)
+        with d = p - o; the segment s in [s0, 1] runs below the ground level, over the crater's opening. Five
+        points along it are binned; a cell needs ``crater_shadow_min_rays`` hits. Points less than
+        ``crater_shadow_min_excess_m`` past the crossing along the ray (depth noise near the rover) and
+        crossings farther than ``crater_shadow_max_range_m`` are ignored.
+
+        Measured on rendered UCF views (160x120 sim depth, 1 cm noise; targets/bench_perception
+        ``hazards_rendered_160x120``): crater recall 2.25-3 m from 0/68 to 55/68, false obstacles 0.83 per
+        100 frames (0 without noise)."""
+        cfg = self._config
+        ny, nx = cfg.shape
+        a, b, c = plane
+        depth_below = a + b * pts[:, 0] + c * pts[:, 1] - pts[:, 2]
+        deep = pts[depth_below > cfg.crater_shadow_depth_m]
+        if deep.shape[0] == 0:
+            return np.zeros((ny, nx), dtype=np.bool_)
+        d = deep - origin
+        denom = d[:, 2] - b * d[:, 0] - c * d[:, 1]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            s0 = (a + b * origin[0] + c * origin[1] - origin[2]) / denom
+        s0 = np.clip(np.nan_to_num(s0, nan=1.0), 0.0, 1.0)
+        # range excess (1 - s0) |d|: the same height drop gives a larger excess at grazing angles, while
+        # depth noise gives the same excess at every range, so this test keeps noise out near the rover
+        far = (1.0 - s0) * np.linalg.norm(d, axis=1) >= cfg.crater_shadow_min_excess_m
+        crossing = origin[None, :2] + s0[:, None] * d[:, :2]
+        far &= np.hypot(crossing[:, 0], crossing[:, 1]) <= cfg.crater_shadow_max_range_m
+        d, s0 = d[far], s0[far]
+        fractions = np.linspace(0.0, 1.0, 5)
+        s = s0[:, None] + (1.0 - s0[:, None]) * fractions[None, :]  # (m, 5)
+        xy = origin[None, None, :2] + s[..., None] * d[:, None, :2]
+        col = np.floor(xy[..., 0] / cfg.cell_m).astype(np.int64).reshape(-1)
+        row = np.floor((xy[..., 1] + 0.5 * cfg.width_m) / cfg.cell_m).astype(np.int64).reshape(-1)
+        inside = (col >= 0) & (col < nx) & (row >= 0) & (row < ny)
+        hits = np.bincount(row[inside] * nx + col[inside], minlength=self._n).reshape(ny, nx)
+        return np.asarray(hits >= cfg.crater_shadow_min_rays, dtype=np.bool_)
 
     def _components(
         self, mask: BoolArray, kind: str, peak: FloatArray, xs: FloatArray, ys: FloatArray, out: list[Obstacle]
