@@ -24,8 +24,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from autonomy.mission.mission_file import MissionError, load_mission
-
-EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+from targets.cli_common import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, load_mission_or_report, sim_progress
 
 
 def _cmd_mission_check(args: argparse.Namespace) -> int:
@@ -47,11 +46,8 @@ def _cmd_mission_check(args: argparse.Namespace) -> int:
 
 
 def _cmd_sim_run(args: argparse.Namespace) -> int:
-    try:
-        mission = load_mission(args.mission)
-    except MissionError as exc:
-        for problem in exc.problems:
-            print(problem, file=sys.stderr)
+    mission = load_mission_or_report(args.mission)
+    if mission is None:
         return EXIT_BAD_INPUT
     if not mission.waypoints:
         print(
@@ -60,24 +56,11 @@ def _cmd_sim_run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return EXIT_BAD_INPUT
-    from tqdm import tqdm
-
     from targets.sim_run import run_mission_in_sim
 
     seed = mission.seed if args.seed is None else args.seed
     out = Path(args.out)
-    with tqdm(
-        total=round(mission.limits.time_s),
-        unit="sim s",
-        desc=f"{mission.name} seed {seed}",
-        disable=args.quiet,
-        file=sys.stderr,
-    ) as bar:
-
-        def progress(sim_s: float, limit_s: float) -> None:
-            bar.n = min(round(sim_s), bar.total)
-            bar.refresh()
-
+    with sim_progress(mission, seed, args.quiet) as progress:
         result = run_mission_in_sim(mission, seed, out, gui=args.gui, max_steps=args.max_steps, progress=progress)
     s = result.summary
     print(

@@ -8,13 +8,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 from autonomy.construction.planner import Plan, plan_mission
-from autonomy.mission.mission_file import Mission, MissionError, load_mission
-
-EXIT_OK, EXIT_BAD_INPUT = 0, 2
+from autonomy.mission.mission_file import Mission
+from targets.cli_common import EXIT_BAD_INPUT, EXIT_OK, load_mission_or_report, require_construction
 
 
 def format_plan(mission: Mission, plan: Plan, max_rows: int | None = None) -> str:
@@ -66,18 +64,10 @@ def format_plan(mission: Mission, plan: Plan, max_rows: int | None = None) -> st
 
 
 def _cmd_mission_plan(args: argparse.Namespace) -> int:
-    try:
-        mission = load_mission(args.mission)
-    except MissionError as exc:
-        for problem in exc.problems:
-            print(problem, file=sys.stderr)
+    mission = load_mission_or_report(args.mission)
+    if mission is None:
         return EXIT_BAD_INPUT
-    if not mission.structures or mission.site.zones is None:
-        print(
-            f"{args.mission}:1: structures: nothing to build (a construction mission needs structures and a "
-            "site preset with zones: ucf, ksc or open)",
-            file=sys.stderr,
-        )
+    if not require_construction(mission, args.mission, "rover mission plan"):
         return EXIT_BAD_INPUT
     plan = plan_mission(mission)
     print(format_plan(mission, plan, args.max_rows))

@@ -53,10 +53,18 @@ from autonomy.construction.executive import Executive, ExecutiveConfig, Executiv
 from autonomy.construction.grid import HeightGrid
 from autonomy.construction.planner import Plan, default_baseline, plan_mission, replan
 from autonomy.construction.routes import disc_router
-from autonomy.mission.mission_file import Mission, MissionError, load_mission
+from autonomy.mission.mission_file import Mission
 from autonomy.msgs import Commands, DriveCommand, Pose2D
 from autonomy.runtime.metrics import absolute_trajectory_error
 from autonomy.runtime.pipeline import Pipeline, RoverGeometry, mission_pipeline_config
+from targets.cli_common import (
+    EXIT_BAD_INPUT,
+    EXIT_FAILED,
+    EXIT_OK,
+    load_mission_or_report,
+    require_construction,
+    sim_progress,
+)
 from targets.journal import Journal, JournalState
 from targets.run_folder import RunTrace, plot_paths, write_mcap, write_report_html
 
@@ -71,7 +79,6 @@ ORACLE_CLEARANCE_M = 0.5  # rover half-width (wheels: 0.34 m) plus a tracking an
 ORACLE_MIN_CLEARANCE_M = 0.2  # where no route keeps the margin, it shrinks down to this (then: straight)
 BUCKET_SWING_M = 0.15  # more room around boulders: the bucket reaches 0.73 m ahead and swings in turns
 JOURNAL_NAME = "journal.log"
-EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
 
 class RunStopped(Exception):
@@ -455,35 +462,14 @@ def run_construction_in_sim(
 
 
 def _cmd_sim_build(args: argparse.Namespace) -> int:
-    try:
-        mission = load_mission(args.mission)
-    except MissionError as exc:
-        for problem in exc.problems:
-            print(problem, file=sys.stderr)
+    mission = load_mission_or_report(args.mission)
+    if mission is None:
         return EXIT_BAD_INPUT
-    if not mission.structures or mission.site.zones is None:
-        print(
-            f"{args.mission}:1: structures: `rover sim build` needs a construction mission (structures and a site "
-            "preset with zones: ucf, ksc or open)",
-            file=sys.stderr,
-        )
+    if not require_construction(mission, args.mission, "rover sim build"):
         return EXIT_BAD_INPUT
-    from tqdm import tqdm
-
     seed = mission.seed if args.seed is None else args.seed
     out = Path(args.out)
-    with tqdm(
-        total=round(mission.limits.time_s),
-        unit="sim s",
-        desc=f"{mission.name} seed {seed}",
-        disable=args.quiet,
-        file=sys.stderr,
-    ) as bar:
-
-        def progress(sim_s: float, limit_s: float) -> None:
-            bar.n = min(round(sim_s), bar.total)
-            bar.refresh()
-
+    with sim_progress(mission, seed, args.quiet) as progress:
         try:
             result = run_construction_in_sim(
                 mission,
