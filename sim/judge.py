@@ -23,20 +23,17 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from autonomy.construction.scoring import (  # re-exported: the judge scores with the one definition
+    Autonomy,
+    ScoreTerms,
+    autonomy_points,
+    lunabotics_score,
+)
 from sim.sites import Box, Crater
 
-FloatArray = npt.NDArray[np.float64]
+__all__ = ["Autonomy", "ScoreTerms", "autonomy_points", "lunabotics_score"]
 
-MASS_FACTOR = 4.4
-ENERGY_FACTOR = 1.5
-AUTONOMY_EXCAVATE = 75.0
-AUTONOMY_DUMP = 50.0
-AUTONOMY_TRAVEL = 250.0
-AUTONOMY_FULL_ONE_CYCLE = 450.0
-AUTONOMY_FULL_TWO_CYCLES = 600.0
-PENALTY_PER_CONTACT = 30.0
-PENALTY_CAP = 90.0
-AUTONOMY_FULL_SCALE_CM3 = 25_000.0
+FloatArray = npt.NDArray[np.float64]
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,57 +126,6 @@ def count_crater_crossings(path_xy: npt.ArrayLike, craters: Sequence[Crater], zo
         inside = np.hypot(pts[:, 0] - c.x_m, pts[:, 1] - c.y_m) <= c.diameter_m / 2
         total += int(inside[0]) + int(np.count_nonzero(inside[1:] & ~inside[:-1]))
     return total
-
-
-@dataclass(frozen=True, slots=True)
-class Autonomy:
-    """What ran autonomously: the partial-autonomy tasks, and full cycles (dig, haul, dump, no help)."""
-
-    excavate: bool = False
-    dump: bool = False
-    travel: bool = False
-    full_cycles: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class ScoreTerms:
-    productivity_mass: float
-    productivity_energy: float
-    autonomy: float
-    autonomy_volume_factor: float
-    penalties: float
-    total: float
-
-
-def autonomy_points(a: Autonomy) -> float:
-    partial = AUTONOMY_EXCAVATE * a.excavate + AUTONOMY_DUMP * a.dump + AUTONOMY_TRAVEL * a.travel
-    full = AUTONOMY_FULL_TWO_CYCLES if a.full_cycles >= 2 else AUTONOMY_FULL_ONE_CYCLE if a.full_cycles == 1 else 0.0
-    return max(float(partial), full)
-
-
-def lunabotics_score(
-    berm_volume_cm3: float,
-    run_minutes: float,
-    robot_mass_kg: float,
-    energy_wh: float,
-    autonomy: Autonomy = Autonomy(),
-    contacts: int = 0,
-    autonomy_volume_scaling: bool = False,
-) -> ScoreTerms:
-    """The Lunabotics score terms of one run (see the module docstring)."""
-    if not (run_minutes > 0 and robot_mass_kg > 0):
-        raise ValueError(
-            f"lunabotics_score: run_minutes and robot_mass_kg must be > 0 ({run_minutes}, {robot_mass_kg})"
-        )
-    if berm_volume_cm3 < 0 or energy_wh < 0 or contacts < 0:
-        raise ValueError("lunabotics_score: volume, energy and contacts must be >= 0")
-    rate = berm_volume_cm3 / run_minutes
-    mass = rate / robot_mass_kg * MASS_FACTOR
-    energy = rate / energy_wh * ENERGY_FACTOR if energy_wh > 0 else 0.0
-    factor = min(1.0, berm_volume_cm3 / AUTONOMY_FULL_SCALE_CM3) if autonomy_volume_scaling else 1.0
-    auto = autonomy_points(autonomy) * factor
-    penalties = min(PENALTY_CAP, PENALTY_PER_CONTACT * contacts)
-    return ScoreTerms(mass, energy, auto, factor, penalties, mass + energy + auto - penalties)
 
 
 @dataclass(frozen=True, slots=True)

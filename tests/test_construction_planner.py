@@ -254,7 +254,7 @@ def test_cli_mission_plan(repo_root: Path, capsys: pytest.CaptureFixture[str], t
     assert out_json.is_file()
     args = parser.parse_args(["mission", "plan", str(repo_root / "missions" / "waypoints.yaml")])
     assert args.func(args) == 2
-    assert "structures: nothing to build" in capsys.readouterr().err
+    assert "structures: `rover mission plan` needs a construction mission" in capsys.readouterr().err
     bad = tmp_path / "bad.yaml"
     bad.write_text("mission: x\n")
     args = parser.parse_args(["mission", "plan", str(bad)])

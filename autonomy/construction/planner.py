@@ -41,18 +41,12 @@ import numpy as np
 import numpy.typing as npt
 
 from autonomy.construction.grid import FloatArray, HeightGrid, target_surface
+from autonomy.construction.scoring import Autonomy, ScoreTerms, lunabotics_score
 from autonomy.mission.mission_file import Limits, Mission, RoverModel, StructureSpec
 from autonomy.mission.site_zones import Box, SiteZones
 from autonomy.msgs import Pose2D
 
 IntArray = npt.NDArray[np.intp]
-
-# Guidebook scoring constants (domain.md).
-MASS_FACTOR = 4.4
-ENERGY_FACTOR = 1.5
-AUTONOMY_FULL_ONE_CYCLE = 450.0
-AUTONOMY_FULL_TWO_CYCLES = 600.0
-AUTONOMY_FULL_SCALE_CM3 = 25_000.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,15 +116,7 @@ class Cycle:
         return d
 
 
-@dataclass(frozen=True, slots=True)
-class ScorePrediction:
-    """Predicted Lunabotics score terms (``sim.judge.ScoreTerms`` without penalties: the plan has none)."""
-
-    productivity_mass: float
-    productivity_energy: float
-    autonomy: float
-    autonomy_volume_factor: float
-    total: float
+ScorePrediction = ScoreTerms  # a plan predicts the judge's terms (no penalties: a plan has no contacts)
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -183,16 +169,10 @@ class Plan:
 def predict_score(
     volume_cm3: float, run_minutes: float, mass_kg: float, energy_wh: float, full_cycles: int, volume_scaling: bool
 ) -> ScorePrediction:
-    """Guidebook score terms: productivity by mass = cm3/min/kg x 4.4, by energy = cm3/min/Wh x 1.5,
-    full autonomy 450 (one cycle) or 600 (two or more), optionally scaled by min(1, cm3 / 25,000)."""
-    if not (run_minutes > 0 and mass_kg > 0):
-        raise ValueError(f"predict_score: run_minutes and mass_kg must be > 0 ({run_minutes}, {mass_kg})")
-    rate = volume_cm3 / run_minutes
-    mass = rate / mass_kg * MASS_FACTOR
-    energy = rate / energy_wh * ENERGY_FACTOR if energy_wh > 0 else 0.0
-    auto = AUTONOMY_FULL_TWO_CYCLES if full_cycles >= 2 else AUTONOMY_FULL_ONE_CYCLE if full_cycles == 1 else 0.0
-    factor = min(1.0, volume_cm3 / AUTONOMY_FULL_SCALE_CM3) if volume_scaling else 1.0
-    return ScorePrediction(mass, energy, auto * factor, factor, mass + energy + auto * factor)
+    """The guidebook score terms of a plan (``autonomy.construction.scoring``), all cycles fully autonomous."""
+    return lunabotics_score(
+        volume_cm3, run_minutes, mass_kg, energy_wh, Autonomy(full_cycles=full_cycles), 0, volume_scaling
+    )
 
 
 def cycle_fits(
