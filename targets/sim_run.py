@@ -74,14 +74,20 @@ def run_mission_in_sim(
     progress: Callable[[float, float], None] | None = None,
     frame_sink: Callable[[SensorFrame], None] | None = None,
     profile: SimSensorProfile | None = None,
+    navigation: str | None = None,
+    pipeline_sink: Callable[[Pipeline], None] | None = None,
 ) -> SimRunResult:
     """Run ``mission`` headless (or with ``gui``) and return its summary; write the run folder if
     ``out_dir`` is given. ``progress(sim_s, limit_s)`` is called once per simulated second. ``profile``:
     the rover's sensors (default ``SimSensorProfile()``). The mission's ``faults:`` are injected into the
-    rover's ports for their time windows."""
+    rover's ports for their time windows. Arena presets (ucf, ksc, open) build the preset's site with its
+    seeded boulders and craters; ``navigation`` overrides the pipeline's mode ("waypoints" / "planned";
+    default: planned on arena presets). ``pipeline_sink`` is given the pipeline once built (tests inspect
+    its map and navigator after the run)."""
     from sim.faults import FaultInjector, fault_to_dict, faults_from_specs
     from sim.plots import plot_elevation, write_scene_png
     from sim.run_judge import RunJudge
+    from sim.sites import make_site, preset
     from sim.world import World  # the sim extra is needed only here
 
     if len(mission.rovers) != 1:
@@ -89,13 +95,16 @@ def run_mission_in_sim(
     spec = mission.rovers[0]
     keep_clear = [(spec.start.x_m, spec.start.y_m)] + [(w.x_m, w.y_m) for w in mission.waypoints]
     wall_start = time.perf_counter()
-    world = World(
-        seed=seed,
-        beacons=mission.site.beacons,
-        keep_clear_xy=keep_clear,
-        size_m=mission.site.size_m,
-        gui=gui,
-    )
+    if mission.site.zones is not None:
+        world = World(seed, mission.site.beacons, gui=gui, site=make_site(preset(mission.site.preset), seed))
+    else:
+        world = World(
+            seed=seed,
+            beacons=mission.site.beacons,
+            keep_clear_xy=keep_clear,
+            size_m=mission.site.size_m,
+            gui=gui,
+        )
     try:
         rover = world.add_rover(spec.rover_id, spec.start, profile)
         rover_faults = faults_from_specs(mission.faults, spec.rover_id)
@@ -104,12 +113,20 @@ def run_mission_in_sim(
         judge = RunJudge(world)  # the before-scan, contacts and paths, as the competition judges
         io = rover.io()
         profiler = StageProfiler(time.perf_counter)
-        config = mission_pipeline_config(mission, spec, RoverGeometry(io.drive.wheel_radius_m, io.drive.track_width_m))
+        config = mission_pipeline_config(
+            mission, spec, RoverGeometry(io.drive.wheel_radius_m, io.drive.track_width_m), navigation
+        )
         pipeline = Pipeline(config, profiler)
+        if pipeline_sink is not None:
+            pipeline_sink(pipeline)
         trace = RunTrace(spec.rover_id)
         fault_tags = [0] * len(mission.faults)  # tags seen while each fault was active on this rover
         applies = [f.rover_id is None or f.rover_id == spec.rover_id for f in mission.faults]
         reached: dict[int, float] = {}
+        reached_yaw: dict[int, float] = {}
+        lost_ticks = [0]
+        depth_points = [0]
+        monitor_counts: dict[str, int] = {}
         last_progress = [-1]
 
         best_view: list[tuple[CameraFrame, tuple[FiducialObservation, ...]]] = []
@@ -138,11 +155,19 @@ def run_mission_in_sim(
             nav = rep.navigation
             trace.waypoint_index.append(nav.waypoint_index if nav is not None else 0)
             trace.stop_reason.append(rep.stop_reason)
+            lost_ticks[0] += int(rep.lost)
+            depth_points[0] += rep.depth_points_fused
+            if rep.monitor_action:
+                monitor_counts[rep.monitor_action] = monitor_counts.get(rep.monitor_action, 0) + 1
             if nav is not None:
                 for i in nav.reached:
                     if i not in reached:  # the true distance when the navigator declared it reached
                         w = mission.waypoints[i]
                         reached[i] = truth.distance_to_m(w.x_m, w.y_m)
+                        goal_yaw = mission.waypoint_yaws_rad[i] if mission.waypoint_yaws_rad else None
+                        if goal_yaw is not None:
+                            dyaw = math.remainder(truth.yaw_rad - goal_yaw, math.tau)
+                            reached_yaw[i] = math.degrees(abs(dyaw))
             if progress is not None and int(frame.stamp_s) != last_progress[0]:
                 last_progress[0] = int(frame.stamp_s)
                 progress(frame.stamp_s, mission.limits.time_s)
@@ -150,6 +175,22 @@ def run_mission_in_sim(
         clock: Clock = RealTimeClock(world.clock) if gui else world.clock
         loop = RoverLoop(io, clock, pipeline, CONTROL_HZ, mission.limits.time_s, max_steps=max_steps, observer=observe)
         result: LoopResult = loop.run()
+        navigator = pipeline.navigator
+        nav_summary: dict[str, Any] = {"navigation": config.navigation}
+        if navigator is not None:
+            nav_summary |= {
+                "plans": navigator.plans,
+                "plan_failures": navigator.plan_failures,
+                "recoveries": navigator.recoveries,
+                "navigation_error": navigator.last_error,
+                "collision_monitor_ticks": dict(sorted(monitor_counts.items())),
+            }
+        if pipeline.terrain is not None:
+            nav_summary |= {
+                "map_frames_fused": pipeline.terrain.map.frames_fused,
+                "map_points_fused": depth_points[0],
+                "map_cells_seen": int(pipeline.terrain.map.seen.sum()),
+            }
         obstacles = [(r.x_m, r.y_m, r.radius_m) for r in world.rocks]
         judged = judge.finish(autonomous=True).summary_fields()
         scene = world.render_scene() if out_dir is not None else None  # the site as the run left it
@@ -176,15 +217,20 @@ def run_mission_in_sim(
         "waypoints_reached": sum(1 for e in errors if e is not None),
         "waypoints_total": len(mission.waypoints),
         "waypoint_true_errors_m": errors,
+        "waypoint_true_yaw_errors_deg": [
+            round(reached_yaw[i], 3) if i in reached_yaw else None for i in range(len(mission.waypoints))
+        ],
         "path_length_m": round(
             sum(math.dist(a[:2], b[:2]) for a, b in zip(trace.true_pose, trace.true_pose[1:], strict=False)), 3
         ),
         "localization_nees_xy_mean": round(float(np.mean(trace.nees_xy)), 3) if trace.nees_xy else None,
+        "localization_lost_s": round(lost_ticks[0] / CONTROL_HZ, 2),
         "tag_observations": sum(trace.tags_seen),
         "tag_updates_accepted": sum(trace.tags_accepted),
         "final_true_pose": [round(v, 4) for v in trace.true_pose[-1]] if trace.true_pose else None,
         "final_estimated_pose": [round(v, 4) for v in trace.est_pose[-1]] if trace.est_pose else None,
     }
+    summary |= nav_summary
     summary |= judged
     summary["faults"] = [
         fault_to_dict(f) | {"applied": applies[i], "tag_observations_while_active": fault_tags[i]}

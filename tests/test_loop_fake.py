@@ -100,3 +100,29 @@ def test_frame_of_another_rover_is_refused() -> None:
     other = SensorFrame("someone-else", frame.stamp_s, frame.wheels, frame.imu)
     with pytest.raises(ValueError, match="someone-else"):
         pipeline.step(other)
+
+
+def test_lost_estimate_stops_the_rover_and_is_reported() -> None:
+    """The LandmarkEkf's lost flag (start covariance past its bound, no tag to relocalize) reaches the
+    TickReport, and the limit stage stops the rover."""
+    clock = FakeClock()
+    rover = FakeRover("r7", clock, Pose2D(0.0, 0.0, 0.0))
+    io = fake_rover_io(rover)
+    config = PipelineConfig(
+        rover_id="r7",
+        geometry=RoverGeometry(rover.wheel_radius_m, rover.track_width_m),
+        start=Pose2D(0.0, 0.0, 0.0),
+        landmarks=(),
+        waypoints=SQUARE,
+        start_sigma_m=1.5,
+    )
+    pipeline = Pipeline(config)
+    reports: list[tuple[bool, str, float]] = []
+
+    def observe(frame: SensorFrame, cmds: Commands) -> None:
+        assert pipeline.report is not None
+        reports.append((pipeline.report.lost, pipeline.report.stop_reason, cmds.drive.linear_x_mps))
+
+    RoverLoop(io, io.clock, pipeline, control_hz=20.0, max_steps=20, observer=observe).run()
+    assert all(lost and reason == "localization lost" and v == 0.0 for lost, reason, v in reports[2:])
+    assert set(Pipeline.STAGES) >= {"map"}

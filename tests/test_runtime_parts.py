@@ -79,3 +79,59 @@ def test_real_time_clock_paces_the_simulated_clock() -> None:
     paced.sleep_until(0.5)
     assert sim.now_s() == 0.5 and paced.now_s() == 0.5
     assert time.perf_counter() - t0 >= 0.045  # it waited for the wall clock (a lower bound, never an upper)
+
+
+def test_terrain_model_marks_a_step_lethal_and_keeps_flat_ground_free() -> None:
+    """Elevation layers -> costmap: a 30 cm block on flat ground is lethal (step), its surroundings inflated,
+    far flat ground free, the outside of the site lethal (walls)."""
+    import numpy as np
+
+    from autonomy.mission.site_zones import Box
+    from autonomy.msgs import Pose2D
+    from autonomy.navigation.costmap import INSCRIBED, LETHAL
+    from autonomy.runtime.terrain import TerrainModel, TerrainParams
+
+    site = Box(0.0, 0.0, 4.0, 3.0)
+    t = TerrainModel(TerrainParams(), Pose2D(0.5, 1.5, 0.0), 0.0, site)
+    xx, yy = t.map.cell_centres()
+    z = np.where((np.abs(xx - 2.5) < 0.15) & (np.abs(yy - 1.5) < 0.15), 0.3, 0.0)
+    inside = (xx > 0.0) & (xx < 4.0) & (yy > 0.0) & (yy < 3.0)
+    pts = np.column_stack([xx[inside], yy[inside], z[inside]])
+    for _ in range(3):
+        t.map.fuse_points(pts, (xx[inside].mean(), yy[inside].mean(), 2.0))
+    cm = t.costmap()
+    assert cm.cost_at(2.5 + 0.15, 1.5) == LETHAL  # the block's edge: a 30 cm step
+    assert cm.cost_at(2.5, 1.5) >= INSCRIBED  # its flat top: inside the inflated edge
+    assert cm.cost_at(2.5, 1.5 + 0.3) >= INSCRIBED  # within the rover's inscribed radius of the block
+    assert cm.cost_at(1.0, 1.5) < INSCRIBED  # flat ground 1.5 m away
+    assert cm.cost_at(-0.2, 1.5) == LETHAL  # outside the site
+
+
+def test_planned_navigator_reaches_a_goal_pose_on_a_fake_rover() -> None:
+    """The planned mode end to end on the fake backend (no depth: an unknown, graded map): it arrives at the
+    goal pose within the follower's tolerances."""
+    from autonomy.mission.site_zones import Box
+    from autonomy.msgs import Pose2D, RunStatus, Waypoint
+    from autonomy.runtime.loop import RoverLoop
+    from autonomy.runtime.pipeline import Pipeline, PipelineConfig, RoverGeometry
+    from hw.fakes import FakeClock, FakeRover, fake_rover_io
+
+    clock = FakeClock()
+    rover = FakeRover("r1", clock, Pose2D(1.0, 1.0, 0.0))
+    io = fake_rover_io(rover)
+    config = PipelineConfig(
+        rover_id="r1",
+        geometry=RoverGeometry(rover.wheel_radius_m, rover.track_width_m),
+        start=Pose2D(1.0, 1.0, 0.0),
+        landmarks=(),
+        waypoints=(Waypoint(3.0, 2.0, 0.05),),
+        navigation="planned",
+        waypoint_yaws_rad=(math.pi / 2,),
+        site_box=Box(0.0, 0.0, 5.0, 4.0),
+    )
+    pipeline = Pipeline(config)
+    result = RoverLoop(io, io.clock, pipeline, control_hz=20.0, time_limit_s=60.0).run()
+    assert result.status is RunStatus.COMPLETED
+    assert rover.pose.distance_to_m(3.0, 2.0) < 0.05
+    assert abs(math.remainder(rover.pose.yaw_rad - math.pi / 2, math.tau)) < math.radians(3.0)
+    assert pipeline.navigator is not None and pipeline.navigator.plans >= 1

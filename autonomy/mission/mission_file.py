@@ -347,6 +347,8 @@ class Mission:
     mode: str = "free"
     structures: tuple[StructureSpec, ...] = ()
     telemetry: tuple[str, ...] = ()
+    # goal heading of each waypoint (rad, None: any), parallel to ``waypoints``; empty when none is given
+    waypoint_yaws_rad: tuple[float | None, ...] = ()
 
     @property
     def zones(self) -> SiteZones | None:
@@ -478,17 +480,20 @@ def _read_pose(r: _Reader, node: yaml.Node, path: str) -> Pose2D | None:
     return Pose2D(x, y, yaw)
 
 
-def _read_waypoint(r: _Reader, node: yaml.Node, path: str) -> Waypoint | None:
-    m = r.mapping(node, path, ("x_m", "y_m"), ("tolerance_m",))
+def _read_waypoint(r: _Reader, node: yaml.Node, path: str) -> tuple[Waypoint, float | None] | None:
+    """A waypoint and its optional goal heading ``yaw_rad`` (the planned navigation arrives in that heading)."""
+    m = r.mapping(node, path, ("x_m", "y_m"), ("tolerance_m", "yaw_rad"))
     if m is None or "x_m" not in m or "y_m" not in m:
         return None
     x = r.number(m["x_m"], f"{path}.x_m")
     y = r.number(m["y_m"], f"{path}.y_m")
     tol_node = _opt(m, "tolerance_m")
     tol = r.number(tol_node, f"{path}.tolerance_m", lo=0.02, hi=5.0) if tol_node is not None else 0.25
-    if x is None or y is None or tol is None:
+    yaw_node = _opt(m, "yaw_rad")
+    yaw = r.number(yaw_node, f"{path}.yaw_rad", lo=-2 * math.pi, hi=2 * math.pi) if yaw_node is not None else None
+    if x is None or y is None or tol is None or (yaw_node is not None and yaw is None):
         return None
-    return Waypoint(x, y, tol)
+    return Waypoint(x, y, tol), yaw
 
 
 def _read_vector(r: _Reader, node: yaml.Node, path: str, n: int) -> tuple[float, ...] | None:
@@ -875,11 +880,13 @@ def parse_mission(text: str, source: str = "<mission>") -> Mission:
                 rover_nodes.append(rm)
 
     waypoints: list[Waypoint] = []
+    yaws: list[float | None] = []
     if "waypoints" in top:
         for i, item in enumerate(r.sequence(top["waypoints"], "waypoints", min_len=1) or []):
-            w = _read_waypoint(r, item, f"waypoints[{i}]")
-            if w is not None:
-                waypoints.append(w)
+            got = _read_waypoint(r, item, f"waypoints[{i}]")
+            if got is not None:
+                waypoints.append(got[0])
+                yaws.append(got[1])
 
     limits = Limits(time_s=600.0, max_speed_mps=0.35, max_yaw_rate_radps=0.6)
     if site is not None and site.zones is not None:
@@ -975,6 +982,7 @@ def parse_mission(text: str, source: str = "<mission>") -> Mission:
         mode,
         tuple(structures),
         tuple(telemetry),
+        tuple(yaws) if any(y is not None for y in yaws) else (),
     )
 
 

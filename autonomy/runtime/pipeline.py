@@ -1,10 +1,14 @@
 """The rover's tick: one ``step(SensorFrame) -> Commands`` pipeline, read top to bottom.
 
     perceive  -> fiducial observations from the camera frame (at the perception rate)
-    estimate  -> wheel/IMU odometry predict + landmark updates -> PoseEstimate
-    decide    -> mission state (at the planning rate): running, completed, aborted
-    navigate  -> path follower -> DriveCommand
-    limit     -> safety: e-stop, stale inputs, lost localization, speed limits -> final commands
+    estimate  -> wheel/IMU odometry predict + landmark updates (LandmarkEkf) -> PoseEstimate (with ``lost``)
+    map       -> the depth frame fused into the elevation map and the hazard votes (at the perception rate)
+    decide    -> mission state (at the planning rate): running, completed, aborted; in the planned mode the
+                 costmap is rebuilt and the path checked or replanned here
+    navigate  -> "waypoints": pure pursuit through the waypoints; "planned": goal poses planned on the
+                 costmap, regulated pure pursuit, stuck recovery (``navigator.py``) -> DriveCommand
+    limit     -> safety: e-stop, stale inputs, lost localization, collision monitor (planned mode), speed
+                 limits -> final commands
 
 The pipeline is a plain class (Duckietown style): no clock, no I/O. Time arrives in ``frame.stamp_s``;
 the profiler's timer is injected by the shell. The same seed and the same frames give the same commands.
@@ -19,9 +23,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from autonomy.estimation.ekf import EkfParams, PoseEkf
+from autonomy.estimation.landmark_ekf import LandmarkEkf, LandmarkEkfParams
 from autonomy.estimation.odometry import WheelImuOdometry
 from autonomy.mission.mission_file import Mission, RoverSpec
+from autonomy.mission.site_zones import Box
 from autonomy.msgs import (
     CameraInfo,
     Commands,
@@ -37,8 +42,19 @@ from autonomy.msgs import (
 )
 from autonomy.navigation.pure_pursuit import PurePursuit, PurePursuitParams
 from autonomy.perception.fiducials import FiducialDetector
+from autonomy.runtime.navigator import NavigatorParams, PlannedNavigator
 from autonomy.runtime.profiler import StageProfiler
 from autonomy.runtime.rates import RateGroup
+from autonomy.runtime.terrain import TerrainModel, TerrainParams
+
+NAVIGATION_MODES = ("waypoints", "planned")
+
+
+def _default_ekf_params() -> LandmarkEkfParams:
+    """Surveyed landmarks only (no mapping of unknown tags), and a gyro bias prior of 0.15 deg/s (a MEMS gyro
+    after its power-on calibration; the 0.5 deg/s default made the position sigma pass the lost bound after
+    a minute without tags)."""
+    return LandmarkEkfParams(map_unknown=False, yaw_rate_bias_sigma_radps=math.radians(0.15))
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +87,29 @@ class PipelineConfig:
     # The navigator counts a waypoint reached within this fraction of its tolerance; the rest of the
     # tolerance is the margin for localization error (the judge measures the true position).
     waypoint_acceptance_fraction: float = 0.5
-    ekf: EkfParams = field(default_factory=EkfParams)
+    ekf: LandmarkEkfParams = field(default_factory=_default_ekf_params)
+    # "waypoints": pure pursuit through ``waypoints``; "planned": plan on the terrain costmap to each goal pose
+    navigation: str = "waypoints"
+    # goal headings of the planned mode, one per waypoint (None: any heading); empty: none given
+    waypoint_yaws_rad: tuple[float | None, ...] = ()
+    # the elevation map (fused from depth frames in every mode): the site's box gives a fixed grid over it
+    # (its outside lethal); None: a rolling window around the rover
+    site_box: Box | None = None
+    keep_out: tuple[Box, ...] = ()
+    mapping: bool = True
+    terrain: TerrainParams = field(default_factory=TerrainParams)
+    navigator: NavigatorParams = field(default_factory=NavigatorParams)
+
+    def __post_init__(self) -> None:
+        if self.navigation not in NAVIGATION_MODES:
+            raise ValueError(f"PipelineConfig.navigation: must be one of {NAVIGATION_MODES}, got {self.navigation!r}")
+        if self.waypoint_yaws_rad and len(self.waypoint_yaws_rad) != len(self.waypoints):
+            raise ValueError(
+                f"PipelineConfig.waypoint_yaws_rad: {len(self.waypoint_yaws_rad)} headings for "
+                f"{len(self.waypoints)} waypoints"
+            )
+        if self.navigation == "planned" and not self.mapping:
+            raise ValueError("PipelineConfig: the planned navigation needs mapping=True (it plans on the map)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,10 +123,23 @@ class TickReport:
     navigation: NavigationStatus | None
     status: RunStatus
     stop_reason: str
+    lost: bool = False  # the estimator's lost flag (``PoseEstimate.lost``)
+    depth_points_fused: int = 0  # points of this tick's depth frame fused into the elevation map
+    monitor_action: str = ""  # the collision monitor's action this tick (planned mode)
 
 
-def mission_pipeline_config(mission: Mission, rover: RoverSpec, geometry: RoverGeometry) -> PipelineConfig:
-    """The pipeline configuration of one rover of ``mission``: start, surveyed beacons, waypoints, limits."""
+def mission_navigation_mode(mission: Mission) -> str:
+    """The navigation mode of a mission: "planned" on the arena presets (sites with zones, rocks and craters),
+    "waypoints" (pure pursuit, as before) on the plain site."""
+    return "planned" if mission.site.zones is not None else "waypoints"
+
+
+def mission_pipeline_config(
+    mission: Mission, rover: RoverSpec, geometry: RoverGeometry, navigation: str | None = None
+) -> PipelineConfig:
+    """The pipeline configuration of one rover of ``mission``: start, surveyed beacons, waypoints (and their
+    headings), limits, the site's box and keep-out zones. ``navigation`` overrides the mission's mode."""
+    zones = mission.site.zones
     return PipelineConfig(
         rover_id=rover.rover_id,
         geometry=geometry,
@@ -97,6 +148,10 @@ def mission_pipeline_config(mission: Mission, rover: RoverSpec, geometry: RoverG
         waypoints=mission.waypoints,
         max_speed_mps=mission.limits.max_speed_mps,
         max_yaw_rate_radps=mission.limits.max_yaw_rate_radps,
+        navigation=navigation if navigation is not None else mission_navigation_mode(mission),
+        waypoint_yaws_rad=mission.waypoint_yaws_rad,
+        site_box=zones.arena if zones is not None else None,
+        keep_out=zones.keep_out if zones is not None else (),
     )
 
 
@@ -110,7 +165,7 @@ def rover_fiducial_detector(info: CameraInfo, tag_sizes_m: dict[int, float]) -> 
 class Pipeline:
     """One rover's autonomy. ``step`` is the only entry point of a tick."""
 
-    STAGES = ("step", "perceive", "estimate", "decide", "navigate", "limit")
+    STAGES = ("step", "perceive", "estimate", "map", "decide", "navigate", "limit")
 
     def __init__(self, config: PipelineConfig, profiler: StageProfiler | None = None) -> None:
         self.config = config
@@ -119,12 +174,23 @@ class Pipeline:
             config.geometry.wheel_radius_m, config.geometry.track_width_m, gyro_trapezoid=config.gyro_trapezoid
         )
         s_xy, s_yaw = config.start_sigma_m**2, config.start_sigma_yaw_rad**2
-        self._ekf = PoseEkf(
-            config.start,
-            np.diag([s_xy, s_xy, s_yaw]),
-            config.landmarks,
-            config.ekf,
-        )
+        self._ekf = LandmarkEkf(config.start, np.diag([s_xy, s_xy, s_yaw]), config.landmarks, config.ekf)
+        self.terrain: TerrainModel | None = None
+        if config.mapping:
+            self.terrain = TerrainModel(config.terrain, config.start, 0.0, config.site_box, config.keep_out)
+        self.navigator: PlannedNavigator | None = None
+        if config.navigation == "planned" and config.waypoints:  # (a caller driving itself gives none)
+            yaws = config.waypoint_yaws_rad or (None,) * len(config.waypoints)
+            goals = [
+                Pose2D(w.x_m, w.y_m, math.nan if yaw is None else yaw)
+                for w, yaw in zip(config.waypoints, yaws, strict=True)
+            ]
+            self.navigator = PlannedNavigator(goals, config.navigator)
+        self._mapping_rate = RateGroup("mapping", config.perception_hz)
+        self._measured_speed_mps = 0.0
+        self._last_odom_s: float | None = None
+        self._depth_points = 0
+        self._monitor_action = ""
         sizes = {lm.tag_id: lm.size_m for lm in config.landmarks}
         self._detector: FiducialDetector | None = None
         self._detector_info: CameraInfo | None = None
@@ -172,20 +238,48 @@ class Pipeline:
             self._last_imu_s = frame.stamp_s
         delta = self._odometry.update(frame.wheels, frame.imu)
         if delta is not None:
+            if self._last_odom_s is not None and frame.stamp_s > self._last_odom_s:
+                self._measured_speed_mps = delta[0] / (frame.stamp_s - self._last_odom_s)
+            self._last_odom_s = frame.stamp_s
             self._ekf.predict(frame.stamp_s, delta[0], delta[1])
         accepted = sum(1 for obs in observations if self._ekf.update_fiducial(obs))
         return self._ekf.estimate(frame.stamp_s), accepted
+
+    @property
+    def landmark_ekf(self) -> LandmarkEkf:
+        return self._ekf
+
+    def map_depth(self, frame: SensorFrame, estimate: PoseEstimate) -> int:
+        """Fuse the tick's depth frame (at the perception rate) into the terrain model; points used."""
+        if self.terrain is None:
+            return 0
+        if frame.imu is not None:
+            self.terrain.observe_imu(frame.imu)
+        if frame.depth is None or not self._mapping_rate.due(frame.stamp_s):
+            return 0
+        return self.terrain.fuse(frame.depth, estimate.pose)
 
     def decide(self, stamp_s: float, estimate: PoseEstimate) -> RunStatus:
         if self._status is not RunStatus.RUNNING or not self._planning_rate.due(stamp_s):
             return self._status
         if self._nav is not None and self._nav.done:
             self._status = RunStatus.COMPLETED
+        elif self.navigator is not None and self.navigator.failed:
+            self._status = RunStatus.ABORTED
+        elif self.navigator is not None and self.terrain is not None:
+            with self._stage("decide.costmap"):
+                cm = self.terrain.costmap()
+            with self._stage("decide.plan"):
+                self.navigator.update_costmap(cm, estimate.pose)
         return self._status
 
     def navigate(self, stamp_s: float, estimate: PoseEstimate) -> DriveCommand:
         if self._status is not RunStatus.RUNNING:
             return DriveCommand.stop(stamp_s)
+        if self.navigator is not None:
+            cmd = self.navigator.step(stamp_s, estimate, self._measured_speed_mps)
+            self._nav = self.navigator.status(stamp_s)
+            return cmd
         cmd, self._nav = self._follower.update(stamp_s, estimate.pose)
         return cmd
 
@@ -199,8 +293,15 @@ class Pipeline:
             return DriveCommand.stop(t), "stale wheel encoders"
         if self._last_imu_s is None or t - self._last_imu_s > stale:
             return DriveCommand.stop(t), "stale imu"
-        if estimate.position_sigma_m() > self.config.lost_sigma_m:
+        if estimate.lost or estimate.position_sigma_m() > self.config.lost_sigma_m:
             return DriveCommand.stop(t), "localization lost"
+        self._monitor_action = ""
+        if self.navigator is not None and self.navigator.costmap is not None:
+            guarded = self.navigator.guard(cmd, estimate.pose)
+            self._monitor_action = guarded.action.value
+            if guarded.action.value == "stop" and cmd.linear_x_mps != 0.0:
+                return DriveCommand(t, 0.0, guarded.command.angular_z_radps), "collision monitor"
+            cmd = guarded.command
         v = float(np.clip(cmd.linear_x_mps, -self.config.max_speed_mps, self.config.max_speed_mps))
         w = float(np.clip(cmd.angular_z_radps, -self.config.max_yaw_rate_radps, self.config.max_yaw_rate_radps))
         if not (math.isfinite(v) and math.isfinite(w)):
@@ -217,11 +318,24 @@ class Pipeline:
                 observations = self.perceive(frame)
             with self._stage("estimate"):
                 estimate, accepted = self.estimate(frame, observations)
+            with self._stage("map"):
+                self._depth_points = self.map_depth(frame, estimate)
             with self._stage("decide"):
                 status = self.decide(frame.stamp_s, estimate)
             with self._stage("navigate"):
                 cmd = self.navigate(frame.stamp_s, estimate)
             with self._stage("limit"):
                 final, reason = self.limit(frame, cmd, estimate)
-        self.report = TickReport(frame.stamp_s, estimate, observations, accepted, self._nav, status, reason)
+        self.report = TickReport(
+            frame.stamp_s,
+            estimate,
+            observations,
+            accepted,
+            self._nav,
+            status,
+            reason,
+            lost=estimate.lost,
+            depth_points_fused=self._depth_points,
+            monitor_action=self._monitor_action,
+        )
         return Commands(self.config.rover_id, final)

@@ -1,0 +1,42 @@
+"""Localization in PyBullet with the LandmarkEkf (issue 5): surveyed beacons on the open site, only the
+start-zone fiducial bar in the UCF arena, and the same with an IMU bias step and a low-friction patch.
+
+The targets (ATE <= 0.05 m, max <= 0.15 m; 2x under faults) are not met yet: the slow runs below assert
+them and are marked xfail (not strict) until they pass. Limits measured: the UCF runs drift 0.2-0.4 m on
+odometry with no tag in view (skid-steer arcs: 10 cm of lateral error per 0.5 m arc in the sim), and the
+open-site runs diverge (ATE 2 m, NEES about 100) after the rover gets stuck and its wheels spin."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("pybullet", reason="the sim extra (pybullet) is not installed")
+
+from autonomy.mission.mission_file import load_mission
+from targets.sim_run import run_mission_in_sim
+
+
+def test_lost_flag_and_map_figures_reach_the_summary(repo_root: Path) -> None:
+    """A short UCF run: the summary carries the localization figures, the lost time and the map's."""
+    mission = load_mission(repo_root / "missions" / "ucf-crossing.yaml")
+    s = run_mission_in_sim(mission, 3, None, max_steps=120).summary
+    for key in ("localization_ate_m", "localization_max_error_m", "localization_lost_s", "map_frames_fused"):
+        assert key in s
+    assert s["localization_lost_s"] == 0.0 and s["map_frames_fused"] > 5
+    assert s["localization_ate_m"] < 0.15  # 6 s on odometry from a known start (measured 0.054 m on seed 3)
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(reason="odometry drift through the UCF obstacle zone (module docstring)", strict=False)
+def test_ucf_crossing_long_localization(repo_root: Path) -> None:
+    s = run_mission_in_sim(load_mission(repo_root / "missions" / "ucf-crossing-long.yaml"), 1, None).summary
+    assert s["localization_ate_m"] <= 0.05 and s["localization_max_error_m"] <= 0.15
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(reason="open site: divergence after wheel spin (module docstring)", strict=False)
+def test_open_site_with_surveyed_beacons(repo_root: Path) -> None:
+    s = run_mission_in_sim(load_mission(repo_root / "missions" / "open-beacons.yaml"), 1, None).summary
+    assert s["localization_ate_m"] <= 0.05

@@ -1,0 +1,55 @@
+"""Planned navigation in PyBullet on the UCF arena (missions/ucf-crossing.yaml): the costmap the rover builds
+from its own depth camera marks the seed's boulders and craters, it plans around them, and (slow) the crossing
+to the construction zone and back to the excavation zone, judged by the sim judge."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("pybullet", reason="the sim extra (pybullet) is not installed")
+
+from autonomy.mission.mission_file import load_mission
+from autonomy.navigation.costmap import INSCRIBED
+from autonomy.runtime.pipeline import Pipeline
+from targets.sim_run import run_mission_in_sim
+
+
+def test_depth_costmap_marks_the_obstacles_ahead(repo_root: Path) -> None:
+    """15 s of the crossing: the map fused depth frames, the planner planned, and every boulder and crater
+    the camera saw (within 3.5 m of the start, in its field of view) is blocked for the rover's centre."""
+    from sim.sites import make_site, preset
+
+    mission = load_mission(repo_root / "missions" / "ucf-crossing.yaml")
+    got: list[Pipeline] = []
+    s = run_mission_in_sim(mission, 1, None, max_steps=300, pipeline_sink=got.append).summary
+    assert s["navigation"] == "planned" and s["plans"] >= 1 and s["map_frames_fused"] > 20
+    (pipeline,) = got
+    assert pipeline.terrain is not None
+    cm = pipeline.terrain.costmap()
+    site = make_site(preset("ucf"), 1)
+    start = mission.rovers[0].start
+    centres = [(b.x_m, b.y_m) for b in site.boulders] + [(c.x_m, c.y_m) for c in site.craters]
+    ahead = [(x, y) for x, y in centres if 1.0 < x - start.x_m < 3.5 and abs(y - start.y_m) < 0.7 * (x - start.x_m)]
+    assert ahead, "seed 1 has obstacles in the camera's view from the start"
+    for x, y in ahead:
+        assert cm.cost_at(x, y) >= INSCRIBED, (x, y)
+    assert s["contacts"] == 0 and s["score"]["crater_crossings"] == 0
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(
+    reason="issue 6 target not met yet: 2/10 seeds complete (seed 1 with one rock contact); 6 stop with no path "
+    "(the 0.9 m wide rover's 0.45 m inscribed radius closes the zone's ~1 m gaps) and 2 time out at the dig pose; "
+    "the dump pose is reached 5.4 cm / 4 deg off (odometry drift with no tag in view)",
+    strict=False,
+)
+@pytest.mark.parametrize("seed", [1, 6])
+def test_ucf_crossing(seed: int, repo_root: Path) -> None:
+    mission = load_mission(repo_root / "missions" / "ucf-crossing.yaml")
+    s = run_mission_in_sim(mission, seed, None).summary
+    assert s["status"] == "completed", (s["end_reason"], s["navigation_error"])
+    assert s["score"]["rock_contacts"] == 0 and s["score"]["crater_crossings"] == 0
+    assert all(e is not None and e <= 0.05 for e in s["waypoint_true_errors_m"]), s["waypoint_true_errors_m"]
+    assert all(e is not None and e <= 3.0 for e in s["waypoint_true_yaw_errors_deg"]), s["waypoint_true_yaw_errors_deg"]
