@@ -113,7 +113,7 @@ class SimSensorProfile:
     camera_width_px: int = 640
     camera_height_px: int = 480
     camera_hfov_deg: float = 70.0
-    camera_rate_hz: float = 5.0
+    camera_rate_hz: float = 3.0  # 640x480 renders cost ~50 ms each: 3 Hz keeps the default set >= 5x real time
     camera_mount: Pose3D = DEFAULT_CAMERA_MOUNT
     camera_near_m: float = 0.05
     camera_far_m: float = 20.0

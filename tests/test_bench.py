@@ -22,7 +22,7 @@ def test_bench_writes_stage_percentiles_and_detector_peers(tmp_path: Path, repo_
         assert stages[stage]["count"] == 60
         assert 0.0 <= stages[stage]["p50_ms"] <= stages[stage]["p99_ms"]
     dets = r["fiducials"]["detectors"]
-    assert r["fiducials"]["frames"] >= 10
+    assert r["fiducials"]["frames"] >= 8  # 3 s at the 3 Hz default camera
     ours = dets["regolith FiducialDetector (detection + IPPE pose + covariance)"]
     assert ours["detections"] > 0
     assert "OpenCV ArucoDetector, defaults (detection only)" in dets
