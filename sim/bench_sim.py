@@ -1,5 +1,5 @@
 """``rover bench sim``: simulation speed. Physics alone (one rover, no camera), with the default sensor set
-(the rover loop's 20 Hz port reads, the 5 Hz 640x480 RGB camera and the 160x120 depth image sampled from the
+(the rover loop's 20 Hz port reads, the 3 Hz 640x480 RGB camera and the 160x120 depth image sampled from the
 camera's render), camera variants side by side, the depth image's three ways (sampled from the camera
 render, its own 160x120 render, ``rayTestBatch`` over the same rays), the cast-shadow shading of a frame and
 the soil model's operations.
