@@ -302,6 +302,34 @@ def test_gyro_bias_and_wheel_slip_are_estimated() -> None:
     assert plain.odometry_calibration == (0.0, 1.0, 1.0)
 
 
+def test_turn_position_noise_covers_a_scrubbing_point_turn() -> None:
+    """A skid-steer point turn of 2 rad during which the base slid 0.25 m (the wheels report no distance):
+    ``turn_position_var_per_rad`` grows the position covariance by q |dth| per axis, so the tag that sees
+    the slide is accepted and pulls the pose to it; without it the filter stays at its start sigma and
+    gates the tag (the open-beacons divergence)."""
+    slid = np.array([-0.25, 0.0, 2.0])  # true pose after the turn: 25 cm downhill (-x)
+    results = {}
+    for q in (0.0, 0.15**2):
+        prm = LandmarkEkfParams(turn_position_var_per_rad=q, yaw_rate_bias_sigma_radps=0.0)
+        ekf = LandmarkEkf(Pose2D(0.0, 0.0, 0.0), P0, surveyed(), prm)
+        ekf.predict(0.0, 0.0, 0.0)
+        for k in range(1, 21):  # 2 rad in 20 increments, no distance
+            ekf.predict(0.1 * k, 0.0, 0.1)
+        p = ekf.covariance
+        expected = P0[0, 0] + q * 2.0
+        assert p[0, 0] == pytest.approx(expected, rel=0.05) and p[1, 1] == pytest.approx(expected, rel=0.05)
+        # the tag at (6, -1.5), seen from the true pose: the slide is along its line of sight (not a yaw error)
+        z = fiducial_model(slid, LANDMARKS_XY[0])[0]
+        results[q] = ekf.update_fiducial(fiducial_obs(2.0, 0, z, sigma=0.03))
+        if q > 0.0:  # a second tag (2, 6) pins the position
+            z2 = fiducial_model(slid, LANDMARKS_XY[3])[0]
+            assert ekf.update_fiducial(fiducial_obs(2.0, 3, z2, sigma=0.03)) is UpdateResult.ACCEPTED
+            assert float(np.hypot(*(ekf.mean[:2] - slid[:2]))) < 0.05
+    assert results[0.0] is UpdateResult.GATED and results[0.15**2] is UpdateResult.ACCEPTED
+    with pytest.raises(ValueError, match="turn_position_var_per_rad"):
+        LandmarkEkfParams(turn_position_var_per_rad=-1.0)
+
+
 def test_surveyed_landmark_with_a_prior_is_refined() -> None:
     lm = Landmark(7, 4.0, 0.0, 0.4, 0.2)
     ekf = LandmarkEkf(Pose2D(0, 0, 0), P0, (lm,), LandmarkEkfParams(), surveyed_covariances={7: np.eye(2) * 0.04})

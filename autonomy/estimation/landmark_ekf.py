@@ -41,10 +41,12 @@ dth' = k_w dth - b tau, mid-point heading th_m = yaw + dth'/2; b, k_v, k_w are r
     G  = d(x', y', yaw') / d(d', dth') = [[cos(th_m), -d'/2 sin(th_m)], [sin(th_m), d'/2 cos(th_m)], [0, 1]]
     F  = I (6x6) with F[0, 2] = -d' sin(th_m), F[1, 2] = d' cos(th_m),
          F[0:3, 3:6] = G [[0, d, 0], [-tau, 0, dth]]      (d(d', dth') / d(b, k_v, k_w))
-    Q  = G diag(var_d, var_dth) G^T + var_lat n n^T + diag(q_gap, q_gap, q_gap_yaw)
+    Q  = G diag(var_d, var_dth) G^T + var_lat n n^T + diag(q_gap + q_turn, q_gap + q_turn, q_gap_yaw)
     var_d = distance_var_per_m |d|,  var_lat = lateral_var_per_m |d|,  n = [-sin th_m, cos th_m, 0]
     var_dth = yaw_var_per_rad |dth| + yaw_var_per_m |d| + yaw_var_per_s dt
     q_gap = gap_position_var_per_s t_gap, q_gap_yaw = gap_yaw_var_per_s t_gap  (unknown motion in a gap)
+    q_turn = turn_position_var_per_rad |k_w dth|  (skid-steer scrub: the base slides while the wheels scrub
+             sideways in a turn, e.g. downhill on a slope, and the wheels report no distance for it)
     Q[3:6, 3:6] += diag(bias, distance-scale, yaw-scale random walks) dt
     P_rr <- F P_rr F^T + Q,   P_ri <- F P_ri
 
@@ -130,6 +132,9 @@ class LandmarkEkfParams:
     yaw_var_per_s: float = math.radians(0.05) ** 2  # rad^2 per s
     gap_position_var_per_s: float = 0.05**2  # m^2 per s of unknown motion (odometry gap)
     gap_yaw_var_per_s: float = math.radians(10.0) ** 2  # rad^2 per s of unknown motion
+    # m^2 (per axis) per rad turned: translation the wheels do not see while a skid-steer base scrubs in a
+    # turn (0: a turn moves only the heading, the differential-drive model)
+    turn_position_var_per_rad: float = 0.0
     # odometry calibration states (module doc): initial 1-sigma and random walk; 0 and 0 fixes a state
     yaw_rate_bias_sigma_radps: float = math.radians(0.5)  # gyro bias (b, rad/s)
     yaw_rate_bias_var_per_s: float = math.radians(0.01) ** 2  # (rad/s)^2 per s
@@ -157,6 +162,7 @@ class LandmarkEkfParams:
             "yaw_var_per_s",
             "gap_position_var_per_s",
             "gap_yaw_var_per_s",
+            "turn_position_var_per_rad",
             "yaw_rate_bias_sigma_radps",
             "yaw_rate_bias_var_per_s",
             "distance_scale_sigma",
@@ -457,6 +463,9 @@ class _LandmarkFilterBase:
         q[3, 3] += prm.yaw_rate_bias_var_per_s * dt
         q[4, 4] += prm.distance_scale_var_per_s * dt
         q[5, 5] += prm.yaw_scale_var_per_s * dt
+        q_turn = prm.turn_position_var_per_rad * dth
+        q[0, 0] += q_turn
+        q[1, 1] += q_turn
         if gap_s > 0.0:
             q[0, 0] += prm.gap_position_var_per_s * gap_s
             q[1, 1] += prm.gap_position_var_per_s * gap_s
