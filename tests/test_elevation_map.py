@@ -248,3 +248,25 @@ def test_depth_path_matches_the_depth_projector_path_with_distortion_and_bad_pix
     np.testing.assert_array_equal(fast.seen, ref.seen)
     np.testing.assert_allclose(fast.heights_m[fast.seen], ref.heights_m[ref.seen], atol=1e-9)
     np.testing.assert_allclose(fast.variance_m2[fast.seen], ref.variance_m2[ref.seen], rtol=1e-6)
+
+
+@pytest.mark.parametrize("register", [False, True])
+def test_frame_with_wrong_height_and_pitch_is_registered_to_the_map(register: bool) -> None:
+    """The base pose's z and pitch are guesses (level, on the ground) on a slope: a second frame fused with a
+    0.1 m / -0.03 rad error lands as a tilted, offset sheet over the first; with ``register_heights`` the frame's
+    datum is fitted against the confident cells it overlaps and the map stays flat."""
+    frame = ray_cast_depth([], [])  # flat ground at z = 0 seen from a level base_link on it
+    cfg = ElevationMapConfig(
+        size_cells=200, recentre_distance_m=None, min_range_m=1.0, max_range_m=4.0, register_heights=register
+    )
+    m = ElevationMap(cfg, (2.0, 0.0))
+    m.fuse_depth(frame, Pose3D(0.0, 0.0, 0.0))
+    assert m.last_registration is None  # nothing to register against yet
+    m.fuse_depth(frame, Pose3D(0.8, 0.0, 0.1, 0.0, -0.03, 0.0))  # the true pose is (0.8, 0, 0), level
+    h = m.heights_m[m.seen]
+    if register:
+        reg = m.last_registration
+        assert reg is not None and abs(reg[0] - 0.1) < 0.01
+        assert float(np.max(np.abs(h))) < 0.01
+    else:
+        assert float(np.max(np.abs(h))) > 0.05

@@ -11,6 +11,8 @@ Per depth frame (``fuse``)::
 
     base pose  (x, y, yaw) from the estimator, z = base_height_m (0: base_link on the ground, REP-105),
                roll = pitch = 0 (or, with ``use_imu_tilt``, from the low-passed accelerometer)
+    datum      with ``register_heights``, the frame's z offset + tilt is re-fitted against the map's confident
+               cells (ElevationMap._register): heights stay consistent across frames on a slope
     map        ElevationMap.fuse_depth(frame, base pose)
     hazards    HazardDetector.detect(frame) -> patch (base_link) -> map grid (costmap.patch_to_map) -> hits
 
@@ -87,6 +89,10 @@ class TerrainParams:
     # the rover's own 0.5 m/s^2 accelerations tilt the measured gravity by up to 17 deg, far worse than
     # assuming level (the arenas are flat to a few degrees; the hazard detector fits its own ground plane)
     use_imu_tilt: bool = False
+    # register each frame's height datum (z offset + tilt) against the map's confident cells
+    # (ElevationMap._register): the base pose assumes level at a fixed height, which on the open site's 3 deg
+    # slope tilted each frame by ~0.2 m at 4 m and left seams of up to 0.3 m between frames from different poses
+    register_heights: bool = True
     tilt_filter: float = 0.02  # low-pass weight of each accelerometer sample for roll/pitch
     hazard: HazardConfig = field(default_factory=lambda: HazardConfig(min_range_m=1.0, max_range_m=3.5))
     costmap: CostmapParams = field(default_factory=rover_costmap_params)
@@ -131,6 +137,7 @@ class TerrainModel:
                 min_range_m=params.map_min_range_m,
                 max_range_m=params.map_max_range_m,
                 stride=params.map_stride,
+                register_heights=params.register_heights,
             )
             centre = site.center_xy
         else:
@@ -139,6 +146,7 @@ class TerrainModel:
                 min_range_m=params.map_min_range_m,
                 max_range_m=params.map_max_range_m,
                 stride=params.map_stride,
+                register_heights=params.register_heights,
             )
             centre = (start.x_m, start.y_m)
         self.map = ElevationMap(cfg, centre)
