@@ -1,15 +1,7 @@
 """The automatic judge: berm volume above grade in the target box, obstacle contacts and crater crossings,
 full autonomous cycles, energy, and the Lunabotics score terms (pure numpy; no pybullet).
 
-Scoring (NASA Lunabotics guidebook, see ``/work/shared/design/domain.md``):
-- productivity by mass   = berm cm^3 / run minutes / robot kg x 4.4
-- productivity by energy = berm cm^3 / run minutes / Wh used x 1.5
-  (worked example: 77,551 cm^3 in 15 min, 66 kg, 36 Wh -> 344.6 + 215.4 points)
-- autonomy: excavate 75, dump 50, travel 250 (partial autonomy, summed); full autonomy with one cycle 450,
-  with at least two cycles 600; the larger of the two counts.
-- penalties: -30 per rock contact or crater crossing in the obstacle zone, capped at -90.
-- optional (2026-27 team notes): autonomy points scaled by berm volume, 25,000 cm^3 giving x1.0
-  (assumed linear and capped at 1.0; ``autonomy_volume_scaling=True``).
+Scoring: the Lunabotics guidebook terms, defined once in ``autonomy.construction.scoring`` (re-exported here).
 """
 
 from __future__ import annotations

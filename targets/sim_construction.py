@@ -293,10 +293,7 @@ def run_construction_in_sim(
         )
         # Only the perceive, estimate and limit stages run here (the executive navigates): the pipeline's own
         # navigation stays in its plain mode and its mapping off (the measure step scans the site).
-        plain: dict[str, Any] = {
-            k: v for k, v in (("navigation", "waypoints"), ("mapping", False)) if hasattr(pipe_cfg, k)
-        }
-        pipeline = Pipeline(replace(pipe_cfg, **plain))
+        pipeline = Pipeline(replace(pipe_cfg, navigation="waypoints", mapping=False))
         router = None
         if hazards == "oracle":
             discs = [(b.x_m, b.y_m, b.diameter_m / 2 + BUCKET_SWING_M) for b in site.boulders]

@@ -87,21 +87,6 @@ SENSOR_KINDS = (
 DEFAULT_SENSORS = ("wheels", "imu", "camera", "depth", "battery", "tool", "estop")
 # Lunabotics guidebook: GPS, compass, ultrasonic and touch sensors are banned (a magnetometer is a compass).
 LUNABOTICS_BANNED_SENSORS = ("gps", "compass", "magnetometer", "ultrasonic", "touch")
-TELEMETRY_STREAMS = (
-    "battery",
-    "motors",
-    "tool",
-    "estop",
-    "cpu",
-    "link",
-    "temperatures",
-    "pose",
-    "obstacle_map",
-    "planned_path",
-    "camera",
-    "depth",
-    "teleop",
-)
 # Health telemetry, plus the live obstacle map and planned path that 2026-27 mission control must show.
 LUNABOTICS_TELEMETRY = (
     "battery",
@@ -115,6 +100,7 @@ LUNABOTICS_TELEMETRY = (
     "obstacle_map",
     "planned_path",
 )
+TELEMETRY_STREAMS = (*LUNABOTICS_TELEMETRY, "camera", "depth", "teleop")
 LUNABOTICS_MAX_MASS_KG = 80.0
 DEFAULT_FIDUCIAL_COUNT = 3
 DEFAULT_FIDUCIAL_SIZE_M = 0.2

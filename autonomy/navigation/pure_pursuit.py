@@ -35,6 +35,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from autonomy.msgs import DriveCommand, NavigationStatus, Pose2D, Waypoint, wrap_angle_rad
+from autonomy.ticks import tick_dt_s
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,15 +139,7 @@ class PurePursuit:
     def update(self, stamp_s: float, pose: Pose2D) -> tuple[DriveCommand, NavigationStatus]:
         """One control tick: the drive command for ``pose`` at ``stamp_s`` and the navigation status."""
         prm = self.params
-        if not math.isfinite(stamp_s):
-            raise ValueError(f"PurePursuit.update: stamp must be finite, got {stamp_s}")
-        if self._last_stamp_s is None:
-            dt = prm.control_period_s
-        else:
-            dt = stamp_s - self._last_stamp_s
-            if dt < 0.0:
-                raise ValueError(f"PurePursuit.update: time went backwards ({self._last_stamp_s} -> {stamp_s})")
-            dt = min(dt, prm.max_dt_s)
+        dt = tick_dt_s("PurePursuit.update", self._last_stamp_s, stamp_s, prm.control_period_s, prm.max_dt_s)
         self._last_stamp_s = stamp_s
         if self._segment_start is None:
             self._segment_start = (pose.x_m, pose.y_m)

@@ -38,6 +38,7 @@ import numpy as np
 from autonomy.msgs import DriveCommand, Pose2D, PoseEstimate, wrap_angle_rad
 from autonomy.navigation.costmap import MAX_GRADED_COST, Costmap
 from autonomy.navigation.planner import Path
+from autonomy.ticks import tick_dt_s
 
 
 class FollowPhase(StrEnum):
@@ -153,15 +154,7 @@ class RegulatedPurePursuit:
         """The drive command for this tick. A new ``path`` object restarts the progress along it."""
         prm = self.params
         pose = estimate.pose if isinstance(estimate, PoseEstimate) else estimate
-        if not math.isfinite(stamp_s):
-            raise ValueError(f"RegulatedPurePursuit.step: stamp must be finite, got {stamp_s}")
-        if self._last_stamp_s is None:
-            dt = prm.control_period_s
-        else:
-            dt = stamp_s - self._last_stamp_s
-            if dt < 0.0:
-                raise ValueError(f"RegulatedPurePursuit.step: time went backwards ({self._last_stamp_s} -> {stamp_s})")
-            dt = min(dt, prm.max_dt_s)
+        dt = tick_dt_s("RegulatedPurePursuit.step", self._last_stamp_s, stamp_s, prm.control_period_s, prm.max_dt_s)
         self._last_stamp_s = stamp_s
         if path is not self._path:
             self._set_path(path)
