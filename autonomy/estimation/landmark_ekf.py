@@ -70,6 +70,22 @@ Measurement models, landmark l = (l_x, l_y), dx = l_x - x, dy = l_y - y, c = cos
 Gating: nu = z - h (bearing wrapped), S = H P H^T + R, d2 = nu^T S^-1 nu; rejected when d2 > gate_chi2.
 A new landmark: l = g(x_r, z), P_ll = G_r P_rr G_r^T + G_z R G_z^T, P_il = P_ir G_r^T for every i.
 
+Consistency: first-estimates Jacobians (``first_estimates_jacobians``, off by default; Huang, Mourikis &
+Roumeliotis, ISER 2008 / IJRR 2010). EKF-SLAM with mapped landmarks cannot observe a global translation and
+rotation of the whole map and path; but the textbook EKF evaluates F and H at different estimates of the
+same states, so its linearised system *does* seem to observe the global rotation, and the filter grows
+over-confident in the map's heading and lets it drift with the robot's yaw errors. With FEJ::
+
+    F[0:2, 2] = J (p_k+1|k - p_k|k-1)      (propagated positions, not the updated ones; J = [[0, -1], [1, 0]])
+    H (range-bearing, fiducial) at (p_k|k-1, yaw_k|k-1) and landmark l's first estimate l_first
+    G_r[:, 2] = J (l - p_k|k-1)             (a new landmark)
+
+so H_k N_k = 0 and F_k N_k = N_k+1 for the global rotation N = [-y, x, 1, 0, 0, 0, -l_1y, l_1x, ...] and
+both translations: no update gains information along N. The innovation is still z - h(current estimate).
+Surveyed fixed landmarks make N observable and keep the textbook H. Trade-off: a first estimate made
+far off (after a long blind stretch) stays the linearisation point for good (no refresh: refreshing
+brings back the drift).
+
 Lost: the estimator is *lost* when the position's 1-sigma (worst axis) exceeds ``lost_position_sigma_m``
 or the yaw's exceeds ``lost_yaw_sigma_rad``; it is found again when both fall below
 ``found_fraction`` times those bounds (hysteresis). ``PoseEstimate.lost`` carries the flag.
@@ -152,6 +168,10 @@ class LandmarkEkfParams:
     lost_position_sigma_m: float = 1.0
     lost_yaw_sigma_rad: float = math.radians(30.0)
     found_fraction: float = 0.5
+    # First-estimates Jacobians (module doc, "Consistency"): the SLAM filter's Jacobians are evaluated at the
+    # propagated robot position and at each landmark's first estimate, so that no update gains information
+    # about the unobservable global translation and rotation (off: the textbook EKF's Jacobians)
+    first_estimates_jacobians: bool = False
 
     def __post_init__(self) -> None:
         for name in (
@@ -285,6 +305,10 @@ class _LandmarkFilterBase:
         self.initialised_count = 0
         self.last_mahalanobis2: float | None = None
         self._init_storage()
+        # first-estimates Jacobians: the propagated pose (after the last predict, before its updates) and
+        # each state landmark's first estimate (id -> (x, y))
+        self._fej_pose = self._x[:3].copy()
+        self._first_xy: dict[int, FloatArray] = {}
         priors = dict(surveyed_covariances or {})
         for lm in surveyed:
             if lm.tag_id in self._fixed or lm.tag_id in self._index:
@@ -293,6 +317,7 @@ class _LandmarkFilterBase:
                 raise ValueError(f"{type(self).__name__}: landmark {lm.tag_id} has a non-finite position")
             if lm.tag_id in priors:
                 cov = _covariance(f"landmark {lm.tag_id} prior", priors.pop(lm.tag_id), 2)
+                self._first_xy[lm.tag_id] = np.array([lm.x_m, lm.y_m], dtype=np.float64)
                 self._append(lm.tag_id, np.array([lm.x_m, lm.y_m]), cov, np.zeros((POSE_DIM, 2)), None)
             else:
                 self._fixed[lm.tag_id] = np.array([lm.x_m, lm.y_m], dtype=np.float64)
@@ -452,6 +477,11 @@ class _LandmarkFilterBase:
         self._used_since_predict = 0
         prm = self._params
         new, f, g = self.motion_jacobian(delta_distance_m, delta_yaw_rad, tau)
+        if prm.first_estimates_jacobians:
+            # F's yaw column from the propagated positions (Huang et al. 2008): F[0:2, 2] = J (p_k+1|k - p_k|k-1)
+            f[0, 2] = -(float(new[1]) - float(self._fej_pose[1]))
+            f[1, 2] = float(new[0]) - float(self._fej_pose[0])
+            self._fej_pose = new[:3].copy()
         d = abs(float(self._x[4]) * delta_distance_m)
         dth = abs(float(self._x[5]) * delta_yaw_rad)
         var_d = prm.distance_var_per_m * d
@@ -523,6 +553,11 @@ class _LandmarkFilterBase:
                 self.rejected_count += 1
                 return UpdateResult.UNKNOWN
             mean, g_r3, g_z = inverse(self._x[:3], z)
+            if self._params.first_estimates_jacobians:  # G_r's yaw column about the propagated position
+                g_r3 = g_r3.copy()
+                g_r3[0, 2] = -(float(mean[1]) - float(self._fej_pose[1]))
+                g_r3[1, 2] = float(mean[0]) - float(self._fej_pose[0])
+            self._first_xy[lm_id] = np.array(mean, dtype=np.float64)
             g_r = _pad(g_r3)
             p_rr = self._pose_cov()
             p_ll = g_r @ p_rr @ g_r.T + g_z @ r_z @ g_z.T
@@ -533,6 +568,9 @@ class _LandmarkFilterBase:
             self._prepare(j)
         lm_xy = fixed if fixed is not None else self._landmark_mean(j)
         h, h_r, h_l = model(self._x[:3], lm_xy)
+        if j >= 0 and self._params.first_estimates_jacobians:
+            # H at the propagated pose and the landmark's first estimate; the innovation at the current one
+            _, h_r, h_l = model(self._fej_pose, self._first_xy[lm_id])
         nu = z - h
         if wrap_second:
             nu[1] = wrap_angle_rad(float(nu[1]))
