@@ -4,9 +4,11 @@ Suites:
 - ``fiducials``: camera frames rendered by the simulator along a mission (640x480), the same frames
   upscaled to 1280x720 (a proxy: same content, more pixels), and robustness variants of the same frames
   (image-space: a hard low-sun shadow edge across the image, dust = noise + haze, motion blur 7 px).
-  Detectors: regolith ``FiducialDetector`` (as the pipeline builds it today), ``FiducialDetector`` with
-  one adaptive-threshold pass and ambiguous small tags kept, ``TrackingFiducialDetector``, OpenCV's
-  full-frame ``ArucoDetector`` with defaults and pupil-apriltags (child process, pupil-labs/apriltags#39).
+  Detectors: regolith ``FiducialDetector`` (constructor defaults; one adaptive-threshold pass with ambiguous
+  small tags kept = as the pipeline builds it; the same with fast decode), ``TrackingFiducialDetector``
+  (cv2.aruco in the regions, or the own quad stage), OpenCV's full-frame ``ArucoDetector`` with defaults,
+  all taking turns frame by frame (fair ratios on a loaded machine), and pupil-apriltags (child process,
+  pupil-labs/apriltags#39).
   Per-frame p50/p99 (ms, one thread), detections, recall by tag pixel size against the union of every
   detector's detections on the clean frames (no rendered ground truth yet: see the report).
 - ``fiducials_gt``: frames RENDERED by the simulator at 640x480 and 1280x720 (not upscaled) of one 0.20 m
@@ -16,8 +18,11 @@ Suites:
   (boulders 30-40 cm, craters 40-50 cm), a fresh world per view, the rover 1.2-2.8 m from each obstacle:
   recall within 3 m by range band, false obstacles per 100 frames (arena walls are not false).
 - ``hazards_rendered_160x120``: the same scenes on the sim's default depth sensor (160x120, stride 1),
-  noiseless and with 1 cm white depth noise, with ``HazardConfig`` defaults and with the depth-shadow crater
-  cue (``RENDERED_CRATER_CUES``); recall by range band.
+  noiseless and with 1 cm white depth noise, with ``HazardConfig`` defaults and with the crater cues
+  (``hazards.CRATER_CUES``: 3x3 depth median, depth-shadow cue), and the cues on ten held-out layouts (site
+  seeds + 10, not used to choose them); recall by range band. An obstacle counts as
+  in view when its centre projects inside the depth image (nearer than about 1.1 m it is below the bottom
+  row of the default camera).
 - ``hazards``: ray-cast depth frames (640x480, pitched camera 0.6 m up) of flat ground with one 30 cm
   rock (hemisphere) and one 40 cm crater (spherical bowl 10 cm deep) at random places within 3 m: rock
   and crater recall, false obstacles per 100 frames, p50/p99 ms per frame.
@@ -31,6 +36,7 @@ import math
 import statistics
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -39,17 +45,11 @@ import numpy as np
 import numpy.typing as npt
 
 from autonomy.msgs import CameraFrame, CameraInfo, DepthFrame, FiducialObservation, Pose3D, SensorFrame
-from autonomy.perception.hazards import HazardConfig
+from autonomy.perception.hazards import CRATER_CUES, HazardConfig
 
 _SIZE_BINS = ((12.0, 18.0), (18.0, 24.0), (24.0, 1e9))
-# Crater cues measured on the rendered UCF views (160x120 sim depth, stride 1): see ``_score_hazard_views``.
-RENDERED_CRATER_CUES = HazardConfig(
-    stride=1,
-    crater_shadow_depth_m=0.02,
-    crater_shadow_min_rays=2,
-    crater_shadow_min_excess_m=0.1,
-    crater_shadow_max_range_m=3.0,
-)
+# Crater cues measured on the rendered UCF views (see ``autonomy.perception.hazards.CRATER_CUES``)
+RENDERED_CRATER_CUES = CRATER_CUES
 # one rendered hazard view: depth frame, obstacles in base_link (kind, x, y), rover (x, y, yaw) in the site
 HazardView = tuple[DepthFrame, list[tuple[str, float, float]], tuple[float, float, float]]
 
@@ -99,22 +99,26 @@ def _upscale(frames: Sequence[CameraFrame], width: int, height: int) -> list[Cam
     return out
 
 
-def _run_detector(
-    make: Callable[[], Callable[[CameraFrame], list[tuple[int, float]]]], frames: Sequence[CameraFrame], repeats: int
-) -> tuple[dict[str, float], list[dict[int, float]]]:
-    """Timing over ``repeats`` passes (a fresh detector each pass: tracking restarts) and the first pass's
-    detections per frame (tag id -> pixel size)."""
-    times: list[float] = []
-    per_frame: list[dict[int, float]] = []
+def _run_detectors(
+    makers: dict[str, Callable[[], Callable[[CameraFrame], list[tuple[int, float]]]]],
+    frames: Sequence[CameraFrame],
+    repeats: int,
+) -> dict[str, tuple[dict[str, float], list[dict[int, float]]]]:
+    """Timing of every detector over ``repeats`` passes (a fresh detector each pass: tracking restarts) and the
+    first pass's detections per frame (tag id -> pixel size). The detectors take turns frame by frame, so a
+    change in the shared machine's load hits them all alike and the ratios between them stay fair."""
+    times: dict[str, list[float]] = {name: [] for name in makers}
+    per_frame: dict[str, list[dict[int, float]]] = {name: [] for name in makers}
     for rep in range(repeats):
-        fn = make()
+        fns = {name: make() for name, make in makers.items()}
         for f in frames:
-            t0 = time.perf_counter()
-            found = fn(f)
-            times.append((time.perf_counter() - t0) * 1e3)
-            if rep == 0:
-                per_frame.append(dict(found))
-    return _stats_ms(times), per_frame
+            for name, fn in fns.items():
+                t0 = time.perf_counter()
+                found = fn(f)
+                times[name].append((time.perf_counter() - t0) * 1e3)
+                if rep == 0:
+                    per_frame[name].append(dict(found))
+    return {name: (_stats_ms(times[name]), per_frame[name]) for name in makers}
 
 
 def _obs(obs: list[FiducialObservation]) -> list[tuple[int, float]]:
@@ -156,6 +160,10 @@ def _fiducial_suite(frames: Sequence[CameraFrame], sizes: dict[int, float], repe
         d = TrackingFiducialDetector(info, sizes, keep_ambiguous=True, fast_decode=True)
         return lambda f: _obs(d.detect(f))
 
+    def tracking_own() -> Callable[[CameraFrame], list[tuple[int, float]]]:
+        d = TrackingFiducialDetector(info, sizes, keep_ambiguous=True, fast_decode=True, roi_quad_stage="own")
+        return lambda f: _obs(d.detect(f))
+
     def tracking() -> Callable[[CameraFrame], list[tuple[int, float]]]:
         d = TrackingFiducialDetector(info, sizes, keep_ambiguous=True)
         return lambda f: _obs(d.detect(f))
@@ -166,12 +174,12 @@ def _fiducial_suite(frames: Sequence[CameraFrame], sizes: dict[int, float], repe
         "regolith FiducialDetector, 1 threshold pass (23 px), ambiguous kept, fast decode": one_pass_fast,
         "regolith TrackingFiducialDetector (full frame every 5), ambiguous kept": tracking,
         "regolith TrackingFiducialDetector (full frame every 5), ambiguous kept, fast decode": tracking_fast,
+        "regolith TrackingFiducialDetector, own region quad stage, fast decode": tracking_own,
         "OpenCV ArucoDetector, defaults (detection only)": aruco_default,
     }
     results: dict[str, Any] = {}
     detections: dict[str, list[dict[int, float]]] = {}
-    for name, make in candidates.items():
-        timing, per = _run_detector(make, frames, repeats)
+    for name, (timing, per) in _run_detectors(candidates, frames, repeats).items():
         detections[name] = per
         results[name] = {**timing, "detections": sum(len(p) for p in per)}
     # recall by pixel size against the union of every detector's detections (pixel size: OpenCV's or ours)
@@ -351,10 +359,26 @@ def _render_hazard_views(
     return views
 
 
+def _centre_in_image(frame: DepthFrame, plane: tuple[float, float, float], x_m: float, y_m: float) -> bool:
+    """Whether the ground point (x, y) of base_link (height from the fitted ground plane z = a + b x + c y)
+    projects inside the depth image. The horizontal field of view is checked by the caller; this is about the
+    vertical one: from 0.6 m up the default depth camera's bottom row meets the ground about 1.1 m ahead, so
+    an obstacle whose centre is nearer is not seen at all (the 0.8-1.5 m band's misses before this check)."""
+    p = np.array([x_m, y_m, plane[0] + plane[1] * x_m + plane[2] * y_m])
+    r, t = frame.mount.rotation(), frame.mount.translation()
+    q = r.T @ (p - t)
+    if q[2] <= 0.0:
+        return False
+    u = frame.info.fx_px * q[0] / q[2] + frame.info.cx_px
+    v = frame.info.fy_px * q[1] / q[2] + frame.info.cy_px
+    return bool(-0.5 <= u <= frame.info.width_px - 0.5 and -0.5 <= v <= frame.info.height_px - 0.5)
+
+
 def _score_hazard_views(views: Sequence[HazardView], config: HazardConfig | None) -> dict[str, Any]:
-    """Recall of obstacles within 3 m and in the field of view (a detection of the same kind within 0.35 m of
-    the obstacle's centre) by range band; a detection within 0.35 m of no obstacle is a false obstacle
-    (detections outside the arena's 0.3 m margin are its walls, not counted)."""
+    """Recall of obstacles within 3 m and in the field of view (the centre inside the image, horizontally with
+    0.1 rad to spare; a detection of the same kind within 0.35 m of the obstacle's centre) by range band; a
+    detection within 0.35 m of no obstacle is a false obstacle (detections outside the arena's 0.3 m margin
+    are its walls, not counted)."""
     from autonomy.perception.hazards import HazardDetector
     from sim.sites import preset
 
@@ -365,6 +389,7 @@ def _score_hazard_views(views: Sequence[HazardView], config: HazardConfig | None
     false_obstacles = walls = 0
     times: list[float] = []
     false_examples: list[tuple[float, float, str, float, int]] = []
+    out_of_view = {"rock": 0, "crater": 0}
     for frame, local, pose in views:
         half_fov = math.atan2(frame.info.width_px / 2.0, frame.info.fx_px)
         t0 = time.perf_counter()
@@ -383,6 +408,9 @@ def _score_hazard_views(views: Sequence[HazardView], config: HazardConfig | None
             rng_m = math.hypot(lx, ly)
             if not (0.8 < rng_m <= 3.0 and abs(math.atan2(ly, lx)) < half_fov - 0.1):
                 continue
+            if not _centre_in_image(frame, patch.ground_plane, lx, ly):
+                out_of_view[kind] += 1  # nearer than the image's bottom row reaches: not seen at all
+                continue
             counts[kind][1] += 1
             hit = any(o.kind == kind and math.hypot(o.x_m - lx, o.y_m - ly) < 0.35 for o in patch.obstacles)
             counts[kind][0] += hit
@@ -399,6 +427,7 @@ def _score_hazard_views(views: Sequence[HazardView], config: HazardConfig | None
             kind: [f"{f}/{n}" for f, n in bands] for kind, bands in by_range.items()
         },
         "false_obstacles_per_100_frames": round(100.0 * false_obstacles / max(frames, 1), 2),
+        "below the image (centre nearer than the bottom row's ground, not counted)": out_of_view,
         "wall_detections (not counted as false)": walls,
         "false_obstacle_examples (x, y in base_link, kind, peak, cells)": false_examples[:10],
     }
@@ -488,11 +517,12 @@ def _fiducial_ground_truth_suite(
     the beacon's surveyed pose and the camera's true pose (``SimRover.camera_pose_in_map``, read at render
     time). One flat world per view (no rocks), one 0.20 m tag 0.35 m up facing +x; the rover stands at
     range d on a bearing within +-30 deg of the tag's normal, yawed to the tag +-10 deg (seeded).
-    Detectors: the rover's (``rover_fiducial_detector``) and the real-camera profile; OpenCV's default
-    ArucoDetector for recall. Pose error: position |t_est - t_true| (m) and rotation angle (deg) of the tag
-    in ``camera_optical``; statistics over detected views, by true range."""
+    Detectors: the rover's (``rover_fiducial_detector``), the same with template alignment
+    (``align_to_template``) and the real-camera profile; OpenCV's default ArucoDetector for recall. Pose
+    error: position |t_est - t_true| (m) and rotation angle (deg) of the tag in ``camera_optical``;
+    statistics over detected views, by true range."""
     from autonomy.msgs import Landmark, Pose2D
-    from autonomy.perception.fiducials import quad_pixel_size_px, real_camera_fiducial_detector
+    from autonomy.perception.fiducials import FiducialDetector, quad_pixel_size_px, real_camera_fiducial_detector
     from autonomy.runtime.pipeline import rover_fiducial_detector
     from sim.backend import SimSensorProfile
     from sim.world import World
@@ -530,6 +560,13 @@ def _fiducial_ground_truth_suite(
                 dets = {
                     "regolith rover_fiducial_detector": rover_fiducial_detector(frame.info, {0: size_m}),
                     "regolith real_camera_fiducial_detector": real_camera_fiducial_detector(frame.info, {0: size_m}),
+                    "regolith rover detector + template alignment (tags >= 20 px)": FiducialDetector(
+                        frame.info,
+                        {0: size_m},
+                        threshold_windows_px=(23,),
+                        keep_ambiguous=True,
+                        align_template_min_px=20.0,
+                    ),
                 }
             r_true = r_cam.T @ r_map_tag
             t_true = r_cam.T @ (t_map_tag - p_cam)
@@ -606,10 +643,12 @@ def run_perception_bench(
 ) -> dict[str, Any]:
     """Run the perception bench; returns a JSON-serialisable dict (see the module docstring)."""
     from autonomy.mission.mission_file import load_mission
+    from autonomy.perception.fiducials import warm_up
     from targets.bench import _machine
     from targets.sim_run import run_mission_in_sim
 
     cv2.setNumThreads(1)
+    warm_up()  # numba kernels compiled / loaded before any timing
     all_suites = {"fiducials", "fiducials_gt", "hazards", "hazards_rendered", "volume"}
     wanted = set(suites or all_suites)
     unknown = wanted - all_suites
@@ -650,14 +689,23 @@ def run_perception_bench(
     if "hazards" in wanted:
         out["hazards"] = _hazard_suite(hazard_frames, seed)
     if "hazards_rendered" in wanted:
-        out["hazards_rendered"] = _rendered_hazard_suite(seed)
+        views_640 = _render_hazard_views(seed, depth_size_px=(640, 480))
+        out["hazards_rendered"] = {}
+        for label, cfg640 in (("defaults", None), ("crater cues, stride 2", replace(CRATER_CUES, stride=2))):
+            res = _score_hazard_views(views_640, cfg640)
+            res["resolution"] = f"640x480 rendered depth (sim), noise 0 m, HazardDetector {cfg640 or 'defaults'}"
+            out["hazards_rendered"][f"640x480 noise 0 cm, {label}"] = res
         # the sim's default depth sensor (160x120) with and without depth noise, without and with the crater
         # cues (same views for both configs)
         for noise in (0.0, 0.01):
             views = _render_hazard_views(seed, depth_size_px=(160, 120), depth_noise_sigma_m=noise)
-            for label, cfg in (("defaults", HazardConfig(stride=1)), ("crater shadow cue", RENDERED_CRATER_CUES)):
+            for label, cfg in (("defaults", HazardConfig(stride=1)), ("crater cues", RENDERED_CRATER_CUES)):
                 key = f"160x120 noise {noise * 100:.0f} cm, {label}"
                 out.setdefault("hazards_rendered_160x120", {})[key] = _score_hazard_views(views, cfg)
+            # the cues were chosen on the layouts above: check them on ten layouts never looked at (seeds + 10)
+            held_out = _render_hazard_views(seed + 10, depth_size_px=(160, 120), depth_noise_sigma_m=noise)
+            key = f"160x120 noise {noise * 100:.0f} cm, crater cues, held-out layouts (seeds {seed + 10}-{seed + 19})"
+            out["hazards_rendered_160x120"][key] = _score_hazard_views(held_out, RENDERED_CRATER_CUES)
     if "volume" in wanted:
         out["volume"] = _volume_suite(volume_trials, seed)
     return out

@@ -302,7 +302,10 @@ PUPIL = "pupil-apriltags (AprilTag 3), quad_decimate=1, 1 thread (detection only
 
 def run_swarmathon_bench(data_dir: Path | None = None, repeats: int = 5) -> dict[str, Any]:
     """All detectors on the Swarmathon photos, side by side; JSON-able."""
+    from autonomy.perception.fiducials import warm_up
+
     cv2.setNumThreads(1)
+    warm_up()  # numba kernels compiled / loaded before timing (else the first frame's p99 holds the load)
     try:
         images = load_images(data_dir)
     except FileNotFoundError as exc:

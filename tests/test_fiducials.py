@@ -21,12 +21,16 @@ import pytest
 from autonomy.msgs import CameraFrame, CameraInfo, Pose3D
 from autonomy.perception.fiducials import (
     FiducialDetector,
+    align_to_template,
     decode_tag36h11,
+    find_tag_quads,
     plausible_tag_quads,
     pose3d_from_matrix,
     real_camera_fiducial_detector,
     refine_corners_by_edges,
     rotation_to_rpy,
+    tag_template,
+    warm_up,
 )
 
 FloatArray = npt.NDArray[np.float64]
@@ -403,3 +407,133 @@ def test_rotation_to_rpy_round_trip_including_gimbal_lock() -> None:
         r = Pose3D(0.0, 0.0, 0.0, 0.3, pitch, -0.7).rotation()
         roll, p, yaw = rotation_to_rpy(r)
         np.testing.assert_allclose(Pose3D(0.0, 0.0, 0.0, roll, p, yaw).rotation(), r, atol=1e-9)
+
+
+# ------------------------------------------------------------------ fast paths: kernels, own quads, alignment
+
+
+def _refine_reference(gray: npt.NDArray[np.float32], q: FloatArray) -> FloatArray:
+    """The edge refinement written out in plain numpy (no lens distortion, defaults), as documented in
+    ``refine_corners_by_edges``: the numba kernels must compute exactly this."""
+    t, s = np.linspace(0.15, 0.85, 24), np.linspace(-1.0, 1.0, 25)
+    seg = np.roll(q, -1, axis=1) - q
+    length = np.linalg.norm(seg, axis=2)
+    d = seg / length[..., None]
+    nrm = np.stack([d[..., 1], -d[..., 0]], axis=-1)
+    out = np.sign(np.sum((q + 0.5 * seg - q.mean(axis=1, keepdims=True)) * nrm, axis=-1, keepdims=True))
+    nrm = nrm * out
+    module = length.mean(axis=1) / 8.0
+    w = np.clip(0.5 * module, 1.0, 3.0)
+    base = q[:, :, None, :] + (t[None, None, :, None] * length[:, :, None, None]) * d[:, :, None, :]
+    pts = base[:, :, :, None, :] + (s[None, :] * w[:, None])[:, None, None, :, None] * nrm[:, :, None, None, :]
+    mx = np.ascontiguousarray(pts[..., 0].reshape(-1, s.size), dtype=np.float32)
+    my = np.ascontiguousarray(pts[..., 1].reshape(-1, s.size), dtype=np.float32)
+    prof = cv2.remap(gray, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE).astype(np.float64)
+    prof = prof.reshape(q.shape[0], 4, t.size, s.size)
+    inner, outer = prof[..., :3].mean(axis=-1), prof[..., -3:].mean(axis=-1)
+    contrast = outer - inner
+    norm_prof = np.clip((prof - inner[..., None]) / contrast[..., None], -0.5, 1.5)
+    area = 0.5 * (s[1] - s[0]) * np.sum(norm_prof[..., 1:] + norm_prof[..., :-1], axis=-1)
+    edge = base + ((1.0 - area) * w[:, None, None])[..., None] * nrm[:, :, None, :]
+    weight = np.clip(contrast, 0.0, None)
+    weight = np.where(weight > 0.3 * np.median(weight, axis=-1, keepdims=True), weight, 0.0)
+    c = np.einsum("nkm,nkmi->nki", weight, edge) / weight.sum(axis=-1)[..., None]
+    r = edge - c[:, :, None, :]
+    direction = np.linalg.eigh(np.einsum("nkm,nkmi,nkmj->nkij", weight, r, r))[1][..., :, 1]
+    pc, pd = np.roll(c, 1, axis=1), np.roll(direction, 1, axis=1)
+    det = pd[..., 0] * -direction[..., 1] + direction[..., 0] * pd[..., 1]
+    rhs = c - pc
+    a = (rhs[..., 0] * -direction[..., 1] + direction[..., 0] * rhs[..., 1]) / det
+    return np.asarray(pc + a[..., None] * pd, dtype=np.float64)
+
+
+def test_edge_refinement_kernels_compute_the_documented_maths() -> None:
+    tags = [_tag(5, 2.0, 0.4, 0.4, facing=math.pi - 0.3), _tag(9, 1.5, -0.3, 0.35), _tag(17, 3.0, 0.0, 0.5)]
+    frame, truth = render(tags, FORWARD_MOUNT, seed=3)
+    gray = np.asarray(cv2.cvtColor(frame.image_bgr, cv2.COLOR_BGR2GRAY), dtype=np.uint8)
+    start = np.stack([truth[t.tag_id] for t in tags]) + np.random.default_rng(1).normal(0.0, 0.4, (3, 4, 2))
+    got_u8 = refine_corners_by_edges(gray, start)  # uint8: only the sampled box is converted
+    got_f32 = refine_corners_by_edges(gray.astype(np.float32), start)
+    np.testing.assert_allclose(got_u8, got_f32, atol=1e-9)
+    np.testing.assert_allclose(got_u8, _refine_reference(gray.astype(np.float32), start), atol=1e-7)
+    for quad, tag in zip(got_u8, tags, strict=True):
+        assert np.abs(quad - truth[tag.tag_id]).max() < 0.25
+
+
+def test_wide_edge_search_recovers_corners_two_pixels_off() -> None:
+    tags = [_tag(2, 1.8, 0.3, 0.4), _tag(40, 2.4, -0.4, 0.45, facing=math.pi + 0.3)]
+    frame, truth = render(tags, FORWARD_MOUNT, seed=8)
+    gray = np.asarray(cv2.cvtColor(frame.image_bgr, cv2.COLOR_BGR2GRAY), dtype=np.uint8)
+    true_quads = np.stack([truth[t.tag_id] for t in tags])
+    start = true_quads + np.random.default_rng(2).uniform(-2.0, 2.0, true_quads.shape)
+    default = refine_corners_by_edges(gray, start)
+    wide = refine_corners_by_edges(gray, start, search_modules=0.75, max_move_px=3.0)
+    fine = refine_corners_by_edges(gray, wide)
+    assert np.abs(fine - true_quads).max() < 0.3
+    assert np.abs(default - true_quads).max() > np.abs(fine - true_quads).max()
+
+
+def test_find_tag_quads_traces_every_rendered_tag_clockwise() -> None:
+    tags = [_tag(1, 1.6, 0.35, 0.4), _tag(300, 2.6, -0.2, 0.45, facing=math.pi + 0.4), _tag(77, 3.5, 0.6, 0.5)]
+    frame, truth = render(tags, FORWARD_MOUNT, seed=5)
+    gray = np.asarray(cv2.cvtColor(frame.image_bgr, cv2.COLOR_BGR2GRAY), dtype=np.uint8)
+    quads = find_tag_quads(gray, 23, 12.0)
+    x, y = quads[..., 0], quads[..., 1]
+    assert np.all(np.sum(x * np.roll(y, -1, axis=1) - np.roll(x, -1, axis=1) * y, axis=1) > 0.0)
+    for tag in tags:
+        true_quad = truth[tag.tag_id]
+        err = min(np.abs(np.roll(q, k, axis=0) - true_quad).max() for q in quads for k in range(4))
+        assert err < 2.0  # contour corners: the wide edge search (above) takes them from here
+    _, ids = decode_tag36h11(gray, refine_corners_by_edges(gray, quads, search_modules=0.75, max_move_px=3.0))
+    assert sorted(ids) == [1, 77, 300]
+    with pytest.raises(ValueError, match="window_px"):
+        find_tag_quads(gray, 22)
+
+
+def test_decoder_keeps_the_outer_quad_of_nested_duplicates() -> None:
+    frame, truth = render([_tag(12, 1.5, 0.0, 0.4)], FORWARD_MOUNT, seed=2)
+    gray = np.asarray(cv2.cvtColor(frame.image_bgr, cv2.COLOR_BGR2GRAY), dtype=np.uint8)
+    outer = truth[12]
+    centre = outer.mean(axis=0)
+    inner = centre + 0.9 * (outer - centre)  # the border traced on its inside: decodes (5 bits corrected)
+    assert decode_tag36h11(gray, inner[None], 5)[1] == [12]
+    quads, ids = decode_tag36h11(gray, np.stack([inner, outer]), 5)
+    assert ids == [12]
+    np.testing.assert_allclose(quads[0], outer)
+    # the same quad twice with a little jitter (two threshold passes): the first is kept
+    jittered = centre + 0.97 * (outer - centre)
+    quads, ids = decode_tag36h11(gray, np.stack([jittered, outer]), 5)
+    assert ids == [12]
+    np.testing.assert_allclose(quads[0], jittered)
+
+
+def test_template_alignment_sharpens_corners_and_orientation() -> None:
+    template = tag_template(33)
+    assert template.shape == (80, 80) and template[0, 0] == 255.0 and template[8, 8] == 0.0
+    rng = np.random.default_rng(7)
+    aligned_errors = []
+    for k in range(4):
+        tag = _tag(33, 1.5 + 0.2 * k, rng.uniform(-0.3, 0.3), 0.4, facing=math.pi + rng.uniform(-0.5, 0.5))
+        frame, truth = render([tag], FORWARD_MOUNT, seed=20 + k)
+        gray = np.asarray(cv2.cvtColor(frame.image_bgr, cv2.COLOR_BGR2GRAY), dtype=np.uint8)
+        start = truth[33] + rng.normal(0.0, 0.4, (4, 2))
+        aligned = align_to_template(gray, start, template)
+        aligned_errors.append(np.abs(aligned - truth[33]).max())
+        det = FiducialDetector(INFO, 0.2, align_template_min_px=20.0)
+        (o,) = det.detect(frame)
+        assert rotation_angle_deg(o.tag_in_base.rotation(), tag.rotation_in_base) < 1.0
+    assert max(aligned_errors) < 0.15
+    # far off, or on a blank image, the corners are returned unchanged
+    blank = np.full((480, 640), 128, dtype=np.uint8)
+    np.testing.assert_array_equal(align_to_template(blank, truth[33], template), truth[33])
+    with pytest.raises(ValueError, match="align_template_min_px"):
+        FiducialDetector(INFO, 0.2, align_template_min_px=2.0)
+    with pytest.raises(ValueError, match="36h11 id"):
+        tag_template(600)
+
+
+def test_warm_up_compiles_the_refinement_kernels() -> None:
+    warm_up()  # no error; then a refinement on a real tag agrees with before
+    frame, truth = render([_tag(4, 1.8, 0.0, 0.4)], FORWARD_MOUNT, seed=6)
+    gray = np.asarray(cv2.cvtColor(frame.image_bgr, cv2.COLOR_BGR2GRAY), dtype=np.uint8)
+    assert np.abs(refine_corners_by_edges(gray, truth[4][None])[0] - truth[4]).max() < 0.25

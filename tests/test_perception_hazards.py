@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
 from test_fiducials import mount_pose
 
 from autonomy.msgs import CameraInfo, DepthFrame
-from autonomy.perception.hazards import BLOCKED, FREE, UNKNOWN, HazardConfig, HazardDetector
+from autonomy.perception.hazards import BLOCKED, CRATER_CUES, FREE, UNKNOWN, HazardConfig, HazardDetector
 from autonomy.perception.volume import OrientedBox, volume_above_reference
 
 INFO = CameraInfo(320, 240, 228.5, 228.5, 159.5, 119.5)
@@ -157,3 +158,39 @@ def test_crater_cue_config_checked() -> None:
         HazardConfig(crater_shadow_depth_m=-0.01)
     with pytest.raises(ValueError, match="crater_shadow_min_rays"):
         HazardConfig(crater_shadow_min_rays=0)
+    with pytest.raises(ValueError, match="depth_median_px"):
+        HazardConfig(depth_median_px=4)
+    with pytest.raises(ValueError, match="crater cue"):
+        HazardConfig(crater_shadow_min_excess_per_m=-0.01)
+
+
+def _with_spikes(frame: DepthFrame, count: int, seed: int) -> DepthFrame:
+    """Lone depth outliers (+0.3 m: points far below the ground, as a bad return would give) on the ground."""
+    rng = np.random.default_rng(seed)
+    depth = frame.depth_m.copy()
+    rows = rng.integers(INFO.height_px // 2, INFO.height_px, count)
+    cols = rng.integers(0, INFO.width_px, count)
+    depth[rows, cols] += np.float32(0.3)
+    return DepthFrame(frame.stamp_s, frame.camera_id, depth, frame.info, frame.mount)
+
+
+def test_crater_cues_median_removes_lone_outliers_keeps_craters() -> None:
+    cues = replace(CRATER_CUES, stride=1)
+    spiky = _with_spikes(ray_cast_depth([], [], noise=0.01), 40, seed=3)
+    assert HazardDetector(replace(cues, depth_median_px=0)).detect(spiky).obstacles != ()  # outliers alone: craters
+    assert HazardDetector(cues).detect(spiky).obstacles == ()
+    for x in (1.6, 2.2, 2.8):
+        frame = _with_spikes(ray_cast_depth([(1.5, -0.8, 0.15)], [(x, 0.3, 0.21, 0.10)], noise=0.01), 40, seed=4)
+        found = HazardDetector(cues).detect(frame).obstacles
+        assert sorted(o.kind for o in found) == ["crater", "rock"]
+        (crater,) = [o for o in found if o.kind == "crater"]
+        assert math.hypot(crater.x_m - x, crater.y_m - 0.3) < 0.1
+
+
+def test_shadow_excess_per_metre_raises_the_bar_with_range() -> None:
+    frame = ray_cast_depth([], [(2.6, 0.0, 0.21, 0.10)])
+    base = replace(CRATER_CUES, stride=1, crater_shadow_min_excess_m=0.0)
+    assert any(o.kind == "crater" for o in HazardDetector(base).detect(frame).obstacles)
+    strict = replace(base, crater_shadow_min_excess_per_m=1.0)  # 2.6 m past the crossing: no ray qualifies
+    plain = HazardDetector(replace(base, crater_shadow_depth_m=0.0)).detect(frame).obstacles
+    assert [o.cells for o in HazardDetector(strict).detect(frame).obstacles] == [o.cells for o in plain]

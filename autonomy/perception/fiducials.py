@@ -10,6 +10,14 @@ first and decoded by ``decode_tag36h11``)::
         -> camera_optical -> base_link with ``frame.mount``
         -> covariance of the tag centre's (x, y) in base_link
 
+Speed: the edge refinement's per-sample arithmetic runs in numba kernels (``_fiducial_kernels``: about
+0.05 ms for a few tags, where the same maths as some sixty numpy calls took 0.15-0.2 ms), and a uint8 image
+is converted to float only in the box the samples fall in (no full-frame float copy per frame).
+
+Orientation: ``align_template_min_px`` adds a photometric alignment of each decoded tag's own image
+(``align_to_template``, ECC homography) after the edge refinement: every module edge constrains the corners,
+not only the four outer sides. Off by default (about 0.5 ms per tag; the estimator uses only positions).
+
 Why the extra corner refinement: OpenCV's CORNER_REFINE_SUBPIX (cornerSubPix on an L-shaped corner) pulls
 every corner about 0.15 px towards the tag centre on blurred edges, which shrinks the tag and biases the
 range by about +1 cm at 2 m for a 0.2 m tag at f = 500 px. CORNER_REFINE_APRILTAG is unbiased in shape
@@ -61,6 +69,7 @@ import numpy as np
 import numpy.typing as npt
 
 from autonomy.msgs import CameraFrame, CameraInfo, FiducialObservation, Mat2, Pose3D
+from autonomy.perception import _fiducial_kernels as _kernels
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -69,6 +78,9 @@ _TAG_MODULES = 8.0
 # Edge-refinement sampling: points along each side (avoiding the corners) and samples across it.
 _EDGE_T = np.linspace(0.15, 0.85, 24)
 _EDGE_S = np.linspace(-1.0, 1.0, 25)
+_NEXT = np.array([1, 2, 3, 0])  # next corner of a quad (cyclic)
+_NESTED_RATIO = 1.08  # decode_tag36h11: a duplicate this much larger is the outer trace of a nested pair
+_CYCLIC = np.array([[(i - k) % 4 for i in range(4)] for k in range(4)])  # row k: np.roll by k
 
 
 def rotation_to_rpy(rotation: FloatArray) -> tuple[float, float, float]:
@@ -101,7 +113,7 @@ def quad_pixel_size_px(quads: FloatArray) -> FloatArray:
     """Square root of each quad's area (shoelace), px. ``quads`` is (n, 4, 2); returns (n,)."""
     x = quads[..., 0]
     y = quads[..., 1]
-    area = 0.5 * np.abs(np.sum(x * np.roll(y, -1, axis=-1) - np.roll(x, -1, axis=-1) * y, axis=-1))
+    area = 0.5 * np.abs(np.sum(x * y[..., _NEXT] - x[..., _NEXT] * y, axis=-1))
     return np.asarray(np.sqrt(area), dtype=np.float64)
 
 
@@ -121,11 +133,37 @@ def _distort_px(points: FloatArray, camera_matrix: FloatArray, distortion: Float
     return np.asarray(raw, dtype=np.float64).reshape(points.shape)
 
 
+def _remap_float(
+    gray: npt.NDArray[np.float32] | npt.NDArray[np.uint8],
+    map_x: npt.NDArray[np.float32],
+    map_y: npt.NDArray[np.float32],
+) -> npt.NDArray[np.float32]:
+    """Bilinear samples of ``gray`` at (map_x, map_y) as float32 (border replicated). A uint8 image is not
+    converted whole: only the box the samples (and their bilinear neighbours) fall in is, so the result is
+    the same as sampling a float32 copy of the whole frame, at a fraction of the cost."""
+    if gray.dtype == np.float32:
+        return np.asarray(cv2.remap(gray, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE))
+    h, w = gray.shape[:2]
+    x0 = min(max(math.floor(float(map_x.min())) - 1, 0), w - 1)
+    y0 = min(max(math.floor(float(map_y.min())) - 1, 0), h - 1)
+    x1 = max(min(math.ceil(float(map_x.max())) + 2, w), x0 + 1)
+    y1 = max(min(math.ceil(float(map_y.max())) + 2, h), y0 + 1)
+    patch = np.asarray(gray[y0:y1, x0:x1], dtype=np.float32)
+    return np.asarray(
+        cv2.remap(
+            patch, map_x - np.float32(x0), map_y - np.float32(y0), cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+        )
+    )
+
+
 def refine_corners_by_edges(
-    gray: npt.NDArray[np.float32],
+    gray: npt.NDArray[np.float32] | npt.NDArray[np.uint8],
     quads: FloatArray,
     camera_matrix: FloatArray | None = None,
     distortion: FloatArray | None = None,
+    *,
+    search_modules: float = 0.5,
+    max_move_px: float = 1.5,
 ) -> FloatArray:
     """Refine tag corners by fitting a line to each side of the black border and intersecting them.
 
@@ -148,79 +186,51 @@ def refine_corners_by_edges(
     if n == 0:
         return q.copy()
     p0 = q
-    seg = np.roll(q, -1, axis=1) - p0  # (n, 4, 2) side vectors
-    length = np.linalg.norm(seg, axis=2)  # (n, 4)
+    seg = q[:, _NEXT] - p0  # (n, 4, 2) side vectors
+    length = np.sqrt(np.sum(seg * seg, axis=2))  # (n, 4)
     if np.any(length < 1e-6):
         bad = np.any(length < 1e-6, axis=1)
         out = q.copy()
         if np.any(~bad):
-            out[~bad] = refine_corners_by_edges(gray, q[~bad], camera_matrix, distortion)
+            out[~bad] = refine_corners_by_edges(
+                gray, q[~bad], camera_matrix, distortion, search_modules=search_modules, max_move_px=max_move_px
+            )
         return out
-    d = seg / length[..., None]
-    nrm = np.stack([d[..., 1], -d[..., 0]], axis=-1)
-    centre = q.mean(axis=1, keepdims=True)
-    mid = p0 + 0.5 * seg
-    outward = np.sign(np.sum((mid - centre) * nrm, axis=-1, keepdims=True))
-    nrm = nrm * np.where(outward == 0.0, 1.0, outward)
-    module = length.mean(axis=1) / _TAG_MODULES  # (n,)
-    half_width = np.clip(0.5 * module, 1.0, 3.0)  # (n,)
-
-    t = _EDGE_T
-    s = _EDGE_S
-    base = p0[:, :, None, :] + (t[None, None, :, None] * length[:, :, None, None]) * d[:, :, None, :]
-    offs = s[None, :] * half_width[:, None]  # (n, S)
-    pts = base[:, :, :, None, :] + offs[:, None, None, :, None] * nrm[:, :, None, None, :]
+    map_x, map_y, base, nrm, half_width, module = _kernels.sample_points(
+        q, _EDGE_T, _EDGE_S, float(search_modules), 3.0 * max(1.0, 2.0 * float(search_modules))
+    )
     # One row per sample line (n * 4 * M rows of S samples): a single-row map would exceed remap's
     # 32767-column limit from 14 tags on.
-    map_x = np.ascontiguousarray(pts[..., 0].reshape(-1, s.size), dtype=np.float32)
-    map_y = np.ascontiguousarray(pts[..., 1].reshape(-1, s.size), dtype=np.float32)
-    sampled = cv2.remap(gray, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    prof = np.asarray(sampled, dtype=np.float64).reshape(n, 4, t.size, s.size)
-
-    inner = prof[..., :3].mean(axis=-1)
-    outer = prof[..., -3:].mean(axis=-1)
-    contrast = outer - inner  # black border inside, white outside: positive
-    safe = np.where(np.abs(contrast) < 1e-6, 1e-6, contrast)
+    sampled = _remap_float(gray, map_x, map_y)
+    prof = np.asarray(sampled, dtype=np.float64).reshape(n, 4, _EDGE_T.size, _EDGE_S.size)
     # Edge position from the area under the normalised profile q (0 inside, 1 outside): for a step at
     # s_e, integral_{-1}^{1} q ds = 1 - s_e (in units of w). Unlike a 50 % crossing interpolated between
     # samples this stays unbiased on sharp (box-filtered, 1 px wide) edges whatever their pixel phase.
-    norm_prof = np.clip((prof - inner[..., None]) / safe[..., None], -0.5, 1.5)
-    area = 0.5 * (s[1] - s[0]) * np.sum(norm_prof[..., 1:] + norm_prof[..., :-1], axis=-1)
-    s_edge = (1.0 - area) * half_width[:, None, None]  # (n, 4, M), px along the outward normal
-    edge_pts = base + s_edge[..., None] * nrm[:, :, None, :]
+    edge_pts, weight = _kernels.edge_points(prof, base, nrm, half_width, float(_EDGE_S[1] - _EDGE_S[0]))
     distorted = camera_matrix is not None and distortion is not None and bool(np.any(distortion != 0.0))
     if distorted and camera_matrix is not None and distortion is not None:
         edge_pts = _undistort_px(edge_pts, camera_matrix, distortion)
-
-    weight = np.clip(contrast, 0.0, None)
-    median = np.median(weight, axis=-1, keepdims=True)
-    weight = np.where(weight > 0.3 * median, weight, 0.0)
-    wsum = weight.sum(axis=-1)  # (n, 4)
-    ok = np.all(wsum > 1e-6, axis=1) & np.all(np.sum(weight > 0.0, axis=-1) >= 4, axis=1)
-    wsum_safe = np.where(wsum > 1e-6, wsum, 1.0)
-    line_c = np.einsum("nkm,nkmi->nki", weight, edge_pts) / wsum_safe[..., None]
-    r = edge_pts - line_c[:, :, None, :]
-    cov = np.einsum("nkm,nkmi,nkmj->nkij", weight, r, r)
-    _, evecs = np.linalg.eigh(cov)
-    line_d = evecs[..., :, 1]  # principal direction of each side's edge points
-
-    prev_c = np.roll(line_c, 1, axis=1)
-    prev_d = np.roll(line_d, 1, axis=1)
-    # corner i = intersection of side (i-1) and side i:  prev_c + a prev_d = line_c + b line_d
-    det = prev_d[..., 0] * (-line_d[..., 1]) - (-line_d[..., 0]) * prev_d[..., 1]
-    ok &= np.all(np.abs(det) > 1e-3, axis=1)
-    det_safe = np.where(np.abs(det) > 1e-3, det, 1.0)
-    rhs = line_c - prev_c
-    a = (rhs[..., 0] * (-line_d[..., 1]) - (-line_d[..., 0]) * rhs[..., 1]) / det_safe
-    refined = prev_c + a[..., None] * prev_d
+    refined, ok = _kernels.fit_corners(np.ascontiguousarray(edge_pts, dtype=np.float64), weight)
     if distorted and camera_matrix is not None and distortion is not None:
         refined = np.where(ok[:, None, None], refined, 0.0)
         refined = _distort_px(refined, camera_matrix, distortion)
 
-    moved = np.linalg.norm(refined - q, axis=2).max(axis=1)
-    ok &= moved <= np.maximum(1.5, 0.5 * module)
+    step = refined - q
+    moved = np.sqrt(np.sum(step * step, axis=2)).max(axis=1)
+    ok &= moved <= np.maximum(max_move_px, search_modules * module)
     ok &= np.all(np.isfinite(refined), axis=(1, 2))
     return np.where(ok[:, None, None], refined, q)
+
+
+def warm_up() -> None:
+    """Compile (or load from numba's cache) the edge-refinement kernels on a tiny image, so no compile time
+    lands in the first camera frame: about 8 s the first time on a machine (then cached), about 1 s to load
+    the cache in a new process. Call it once at start-up, before the control loop."""
+    square = np.zeros((48, 48), dtype=np.uint8)
+    square[8:40, 8:40] = 255
+    square[12:36, 12:36] = 0
+    quad = np.array([[[8.0, 8.0], [40.0, 8.0], [40.0, 40.0], [8.0, 40.0]]])
+    refine_corners_by_edges(square, quad)
 
 
 def _unchanged(quads: FloatArray) -> FloatArray:
@@ -233,8 +243,9 @@ def _distinct_quads(quads: FloatArray, tolerance_px: float = 1.5) -> FloatArray:
     n = quads.shape[0]
     if n < 2:
         return quads
-    shifted = np.stack([np.roll(quads, k, axis=1) for k in range(4)], axis=1)  # (n, 4 shifts, 4, 2)
-    dist = np.linalg.norm(quads[:, None, None] - shifted[None], axis=-1).max(axis=-1).min(axis=-1)  # (n, n)
+    shifted = quads[:, _CYCLIC]  # (n, 4 shifts, 4, 2)
+    diff = quads[:, None, None] - shifted[None]
+    dist = np.sqrt(np.sum(diff * diff, axis=-1)).max(axis=-1).min(axis=-1)  # (n, n)
     repeat = np.tril(dist <= tolerance_px, k=-1).any(axis=1)
     return np.asarray(quads[~repeat], dtype=np.float64)
 
@@ -329,7 +340,9 @@ def decode_tag36h11(
     modules are white (OpenCV's defaults: 5 and 0.35 x 36); Hamming distance of the 36 data bits to every
     code in every rotation (one matrix product); accept the nearest if it is <= ``max_bit_errors``.
     Returns the accepted quads with their corners rolled to the code's orientation (OpenCV's corner order:
-    the tag's top-left first) and their ids. Duplicates (same id, centres within half a tag) are kept once.
+    the tag's top-left first) and their ids, in input order. Duplicates (same id, centres within half a tag)
+    are kept once: the first, unless a later one is more than 8 % larger (an inner trace of a tag's border can
+    decode too; then the outer one is kept).
     Why not OpenCV's own lookup: in OpenCV 5 ``detectMarkers`` spends about 1 ms per candidate quad looking
     it up in the 587-code dictionary, and sunlit gravel gives dozens of candidates per image."""
     global _CODES
@@ -349,22 +362,153 @@ def decode_tag36h11(
     best = np.argmin(hamming, axis=1)
     ok = (spread >= min_cell_std) & (border_errors <= max_border_errors)
     ok &= hamming[rows, best] <= max_bit_errors
-    ids: list[int] = []
-    out: list[FloatArray] = []
-    centres: list[FloatArray] = []
-    for j in np.flatnonzero(ok):
-        tag_id = int(best[j] // 4)
-        quad = np.roll(q[j], int(best[j] % 4), axis=0)
-        centre = quad.mean(axis=0)
-        half = 0.5 * float(quad_pixel_size_px(quad[None])[0])
-        if any(i == tag_id and float(np.linalg.norm(c - centre)) < half for i, c in zip(ids, centres, strict=True)):
-            continue
-        ids.append(tag_id)
-        out.append(quad)
-        centres.append(centre)
-    if not ids:
+    accepted = np.flatnonzero(ok)
+    if accepted.size == 0:
         return np.zeros((0, 4, 2), dtype=np.float64), []
-    return np.stack(out), ids
+    codes_at = best[accepted]
+    # roll each quad's corners to the code's orientation (np.roll by the rotation index)
+    rolled = q[accepted[:, None], _CYCLIC[codes_at % 4]]  # (k, 4, 2)
+    centres = rolled.mean(axis=1)
+    halves = 0.5 * quad_pixel_size_px(rolled)
+    ids: list[int] = []
+    keep: list[int] = []
+    tag_ids = (codes_at // 4).tolist()
+    for j, tag_id in enumerate(tag_ids):  # accepted quads only: a handful
+        same = [i for i in range(len(ids)) if ids[i] == tag_id and math.dist(centres[keep[i]], centres[j]) < halves[j]]
+        if not same:
+            ids.append(int(tag_id))
+            keep.append(j)
+        elif halves[j] > _NESTED_RATIO * halves[keep[same[0]]]:
+            # a tag's black border can also be traced on its inside (nested quads) and that inner quad may
+            # decode too, with corrected bits: the clearly larger, outer one is the tag
+            keep[same[0]] = j
+    order = sorted(range(len(keep)), key=lambda i: keep[i])  # back to the input order
+    return np.asarray(rolled[[keep[i] for i in order]], dtype=np.float64), [ids[i] for i in order]
+
+
+def find_tag_quads(
+    gray: npt.NDArray[np.uint8],
+    window_px: int = 23,
+    min_pixel_size_px: float = 12.0,
+    *,
+    threshold_constant: float = 7.0,
+    approx_rate: float = 0.04,
+) -> FloatArray:
+    """Candidate tag quads (n, 4, 2) in ``gray`` without ``cv2.aruco`` (the tracker's quad stage in regions).
+
+    The same first steps as OpenCV's ArucoDetector (mean adaptive threshold over ``window_px`` with
+    constant ``threshold_constant``, dark pixels set; ``cv2.findContours``), then per contour whose
+    perimeter reaches 0.9 x 4 x ``min_pixel_size_px``: its convex hull, ``cv2.approxPolyDP`` at
+    ``approx_rate`` x perimeter, kept if it has 4 vertices. The hull makes thin or notched borders (a data
+    bit touching the black border, a 1 px wide ring) still give the outer square. Corners are returned
+    clockwise in the image and pushed half a pixel outwards from each side (the contour runs through the
+    centres of the dark boundary pixels; the edge lies half a pixel further out), ready for
+    ``refine_corners_by_edges`` with a wide search (they are off by up to 1-2 px). Nothing is decoded here:
+    most quads are not tags (``decode_tag36h11`` rejects them)."""
+    if gray.ndim != 2 or gray.dtype != np.uint8:
+        raise ValueError(f"find_tag_quads: need a 2-D uint8 image, got {gray.dtype} {gray.shape}")
+    win = int(window_px)
+    if win < 3 or win % 2 == 0:
+        raise ValueError(f"find_tag_quads: window_px must be odd and >= 3, got {window_px}")
+    if min(gray.shape) < 3:
+        return np.zeros((0, 4, 2), dtype=np.float64)
+    binary = cv2.adaptiveThreshold(
+        gray, 255, cv2.ADAPTIVE_THRESH_MEAN_C, cv2.THRESH_BINARY_INV, win, float(threshold_constant)
+    )
+    contours, _ = cv2.findContours(binary, cv2.RETR_LIST, cv2.CHAIN_APPROX_SIMPLE)
+    min_perimeter = 0.9 * 4.0 * float(min_pixel_size_px)
+    found: list[FloatArray] = []
+    for contour in contours:  # a few dozen contours per region: a loop over contours, not pixels
+        if len(contour) < 4:
+            continue
+        perimeter = cv2.arcLength(contour, True)
+        if perimeter < min_perimeter:
+            continue
+        approx = cv2.approxPolyDP(cv2.convexHull(contour), max(1.0, approx_rate * perimeter), True)
+        if len(approx) == 4:
+            found.append(np.asarray(approx, dtype=np.float64).reshape(4, 2))
+    if not found:
+        return np.zeros((0, 4, 2), dtype=np.float64)
+    q = np.asarray(found, dtype=np.float64)
+    x, y = q[..., 0], q[..., 1]
+    signed = np.sum(x * y[:, _NEXT] - x[:, _NEXT] * y, axis=1)
+    q[signed < 0.0] = q[signed < 0.0][:, ::-1]  # clockwise in the image (y down), as cv2.aruco returns
+    out = q - q.mean(axis=1, keepdims=True)
+    norm = np.sqrt(np.sum(out * out, axis=2, keepdims=True))
+    return np.asarray(q + (0.5 * math.sqrt(2.0)) * out / np.where(norm > 1e-9, norm, 1.0), dtype=np.float64)
+
+
+_TEMPLATE_PX_PER_MODULE = 8
+
+
+def tag_template(tag_id: int, px_per_module: int = _TEMPLATE_PX_PER_MODULE) -> npt.NDArray[np.float32]:
+    """The 36h11 tag ``tag_id`` as a float32 image (black border, data bits, one module of white quiet zone
+    around it), ``px_per_module`` pixels per module: (10 p, 10 p). Its border's outer corners are at
+    (p - 0.5, p - 0.5), (9 p - 0.5, p - 0.5), (9 p - 0.5, 9 p - 0.5), (p - 0.5, 9 p - 0.5) (OpenCV pixel
+    centres), in the detector's corner order."""
+    p = int(px_per_module)
+    if not 0 <= tag_id < 587 or p < 2:
+        raise ValueError(f"tag_template: need a 36h11 id in [0, 587) and >= 2 px per module, got {tag_id}, {p}")
+    dictionary = cv2.aruco.getPredefinedDictionary(cv2.aruco.DICT_APRILTAG_36h11)
+    marker = cv2.aruco.generateImageMarker(dictionary, int(tag_id), 8 * p, borderBits=1)
+    padded = cv2.copyMakeBorder(marker, p, p, p, p, cv2.BORDER_CONSTANT, value=255)
+    return np.asarray(padded, dtype=np.float32)
+
+
+def align_to_template(
+    gray: npt.NDArray[np.uint8] | npt.NDArray[np.float32],
+    quad: FloatArray,
+    template: npt.NDArray[np.float32],
+    *,
+    iterations: int = 30,
+    min_correlation: float = 0.8,
+) -> FloatArray:
+    """Corners (4, 2) of one decoded tag from a photometric alignment of its image ``template``
+    (``tag_template``) to ``gray``: ``cv2.findTransformECC`` (enhanced correlation coefficient, a homography,
+    so it is invariant to the tag's brightness and contrast), started from the homography of ``quad``, on a
+    crop around the tag. Every module edge inside the tag constrains the fit, not only the four outer
+    sides, which is what makes the orientation of a 40-80 px tag better: on aliased rendered tags the
+    outer sides alone leave corners 0.3-0.7 px off. Returns ``quad`` unchanged when ECC does not converge,
+    its correlation is below ``min_correlation``, or a corner would move by more than max(1.5 px, half a
+    module). Lens distortion is ignored inside the crop (a tag covers a small part of the image)."""
+    q = np.asarray(quad, dtype=np.float64).reshape(4, 2)
+    p = template.shape[0] / 10.0
+    src = np.array(
+        [[p - 0.5, p - 0.5], [9 * p - 0.5, p - 0.5], [9 * p - 0.5, 9 * p - 0.5], [p - 0.5, 9 * p - 0.5]],
+        dtype=np.float32,
+    )
+    side = float(quad_pixel_size_px(q[None])[0])
+    module = side / _TAG_MODULES
+    h, w = gray.shape[:2]
+    margin = 2.0 * module + 4.0
+    x0 = max(math.floor(float(q[:, 0].min()) - margin), 0)
+    y0 = max(math.floor(float(q[:, 1].min()) - margin), 0)
+    x1 = min(math.ceil(float(q[:, 0].max()) + margin) + 1, w)
+    y1 = min(math.ceil(float(q[:, 1].max()) + margin) + 1, h)
+    if x1 - x0 < 8 or y1 - y0 < 8:
+        return q
+    crop = np.asarray(gray[y0:y1, x0:x1], dtype=np.float32)
+    offset = np.array([x0, y0], dtype=np.float64)
+    start = cv2.getPerspectiveTransform(src, np.asarray(q - offset, dtype=np.float32))
+    criteria = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, int(iterations), 1e-4)
+    try:
+        correlation, warp = cv2.findTransformECC(
+            template,
+            crop,
+            np.asarray(start, dtype=np.float32),
+            cv2.MOTION_HOMOGRAPHY,
+            criteria,
+            np.full(crop.shape, 255, dtype=np.uint8),
+            1,
+        )
+    except cv2.error:  # no convergence (e.g. a partly hidden tag): keep the edge-refined corners
+        return q
+    aligned = np.asarray(cv2.perspectiveTransform(src.reshape(-1, 1, 2), warp), dtype=np.float64).reshape(4, 2)
+    aligned += offset
+    moved = float(np.sqrt(np.sum((aligned - q) ** 2, axis=1)).max())
+    if not (correlation >= min_correlation and np.all(np.isfinite(aligned)) and moved <= max(1.5, 0.5 * module)):
+        return q
+    return aligned
 
 
 def aruco_parameters(threshold_windows_px: tuple[int, ...]) -> cv2.aruco.DetectorParameters:
@@ -441,6 +585,11 @@ class FiducialDetector:
     with ``int(5 error_correction_rate)`` corrected bits (``decode_px_per_module`` is then unused).
     ``quad_search_min_contrast`` > 0 (grey levels, with ``fast_decode``): the quad search skips regions
     without a strong edge (``_flattened``).
+
+    ``align_template_min_px`` (None = off): tags of at least this many pixels get their corners from a
+    photometric alignment of the tag's own image (``align_to_template``) after the edge refinement. It
+    costs about 0.5 ms per tag and is for accurate orientation (1-2 m: max rotation error 6.0 -> 2.4 deg
+    on the rendered views); the estimator uses only the tag position, so the rover does not enable it.
     """
 
     def __init__(
@@ -455,6 +604,7 @@ class FiducialDetector:
         ambiguity_max_pixel_size_px: float = 24.0,
         refine_edges: bool = True,
         keep_ambiguous: bool = False,
+        align_template_min_px: float | None = None,
         threshold_windows_px: tuple[int, ...] = (3, 13, 23),
         decode_px_per_module: int = 4,
         error_correction_rate: float = 0.6,
@@ -499,8 +649,15 @@ class FiducialDetector:
         self._ambiguity_ratio = float(ambiguity_ratio)
         self._ambiguity_px = float(ambiguity_max_pixel_size_px)
         self._refine = bool(refine_edges)
+        if align_template_min_px is not None and not (
+            math.isfinite(align_template_min_px) and align_template_min_px >= 8.0
+        ):
+            raise ValueError(
+                f"FiducialDetector: align_template_min_px must be >= 8 px or None, got {align_template_min_px}"
+            )
+        self._align_min_px = align_template_min_px
+        self._templates: dict[int, npt.NDArray[np.float32]] = {}
         self._keep_ambiguous = bool(keep_ambiguous)
-        self._gray_f32: npt.NDArray[np.float32] | None = None
         self._sharpening = float(decode_sharpening)
         self._blur: npt.NDArray[np.uint8] | None = None
         self._sharp: npt.NDArray[np.uint8] | None = None
@@ -569,9 +726,9 @@ class FiducialDetector:
             if self._refine:
                 # Contour corners are off by up to a pixel, which flips bits of 12-20 px tags: refine first,
                 # decode on the refined quads, and keep them (no second refinement).
-                cand = refine_corners_by_edges(self._gray_float(gray), cand, self._camera_matrix, self._distortion)
+                cand = refine_corners_by_edges(gray, cand, self._camera_matrix, self._distortion)
             quads, tag_ids = decode_tag36h11(search, cand, self._max_bit_errors)
-            return self._observations(frame, None, quads, tag_ids, refine=_unchanged)
+            return self._observations(frame, gray, quads, tag_ids, refine=_unchanged)
         else:
             corners, ids, _ = self._detector.detectMarkers(search)
             if ids is None or len(corners) == 0:
@@ -579,13 +736,6 @@ class FiducialDetector:
             quads = np.asarray(corners, dtype=np.float64).reshape(-1, 4, 2)
             tag_ids = [int(i) for i in np.asarray(ids).reshape(-1)]
         return self._observations(frame, np.asarray(gray, dtype=np.uint8), quads, tag_ids)
-
-    def _gray_float(self, gray: npt.NDArray[np.uint8]) -> npt.NDArray[np.float32]:
-        """``gray`` as float32 in a buffer allocated once and reused per frame (for the edge refinement)."""
-        if self._gray_f32 is None or self._gray_f32.shape != gray.shape:
-            self._gray_f32 = np.empty(gray.shape, dtype=np.float32)
-        np.copyto(self._gray_f32, gray, casting="unsafe")
-        return self._gray_f32
 
     def _flattened(self, search: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
         """The image OpenCV's quad search sees with ``quad_search_min_contrast`` > 0: pixels farther than 6 px
@@ -623,12 +773,13 @@ class FiducialDetector:
     def _observations(
         self,
         frame: CameraFrame,
-        gray: npt.NDArray[np.uint8] | None,
+        gray: npt.NDArray[np.uint8] | npt.NDArray[np.float32] | None,
         quads: FloatArray,
         tag_ids: list[int],
         refine: Callable[[FloatArray], FloatArray] | None = None,
     ) -> list[FiducialObservation]:
-        """Size filter, edge refinement (on ``gray``, or by ``refine`` when given), IPPE pose, covariance."""
+        """Size filter, edge refinement (on ``gray``, or by ``refine`` when given), template alignment (when
+        enabled, on ``gray``), IPPE pose, covariance."""
         if not tag_ids:
             return []
         sizes = np.array([self.tag_size_m(i) or 0.0 for i in tag_ids], dtype=np.float64)
@@ -644,8 +795,12 @@ class FiducialDetector:
             if refine is not None:
                 quads = refine(quads)
             elif gray is not None:
-                quads = refine_corners_by_edges(self._gray_float(gray), quads, self._camera_matrix, self._distortion)
+                quads = refine_corners_by_edges(gray, quads, self._camera_matrix, self._distortion)
             pixel_sizes = quad_pixel_size_px(quads)
+        if self._align_min_px is not None and gray is not None:
+            for k, tag_id in enumerate(tag_ids):
+                if pixel_sizes[k] >= self._align_min_px:
+                    quads[k] = align_to_template(gray, quads[k], self._template(tag_id))
 
         r_mount = frame.mount.rotation()
         t_mount = frame.mount.translation()
@@ -658,6 +813,13 @@ class FiducialDetector:
                 observations.append(obs)
         observations.sort(key=lambda o: o.tag_id)
         return observations
+
+    def _template(self, tag_id: int) -> npt.NDArray[np.float32]:
+        """The tag's image for ``align_to_template`` (built once per id, then cached)."""
+        template = self._templates.get(tag_id)
+        if template is None:
+            template = self._templates[tag_id] = tag_template(tag_id)
+        return template
 
     def _observe(
         self,
