@@ -13,6 +13,11 @@ Grids (seeded): ``local`` 200x200 and ``global`` 1000x1000 at 5 cm, obstacles = 
 (discs) inflated by the rover footprint (graded costs), corner to corner; ``salt`` 1000x1000 with 20 % random
 blocked cells, uniform cost (the performance-anchors grid). ``replan``: after a plan on ``global``, one new
 rock (a disc) is dropped on the path; incremental ``replan`` versus ``plan`` from scratch on the new map.
+``oriented``: the oriented-footprint lattice planner (``autonomy.navigation.lattice``, 64 headings, the
+rover's outline) on UCF-sized grids (8.1 x 4.57 m arena at 5 cm, walls lethal, three 0.30-0.40 m rocks and
+three 0.40-0.50 m craters drawn per seed in the obstacle zone with 0.3 m gaps, as the simulator draws them):
+the collision layers per new costmap, the plan (search + leg smoothing) start zone -> construction zone and
+back to the excavation zone, and the circular-footprint planner on the same costmaps (0.45 m inscribed).
 
 Figures are medians of several runs (p50/p99 ms) and ratios measured in the same run: provisional on a
 shared machine.
@@ -31,8 +36,10 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from autonomy.navigation import lattice
 from autonomy.navigation.costmap import INSCRIBED, MAX_GRADED_COST, Costmap, CostmapParams, GridSpec
-from autonomy.navigation.planner import Planner, PlannerParams, warm_up
+from autonomy.navigation.planner import NoPathError, Planner, PlannerParams, warm_up
+from autonomy.runtime.terrain import rover_costmap_params
 
 _SQRT2 = math.sqrt(2.0)
 
@@ -194,8 +201,96 @@ def _replan_suite(cm: Costmap, repeats: int, seed: int) -> dict[str, Any]:
     }
 
 
+def ucf_field(seed: int, resolution_m: float = 0.05) -> Costmap:
+    """A UCF-sized arena (8.1 x 4.57 m, walls lethal, 2-cell border) with three rocks (0.30-0.40 m) and three
+    craters (0.40-0.50 m) drawn in the obstacle zone (x 2.5-5.5 m) at least 0.3 m apart (the simulator's rule),
+    inflated with the rover's costmap parameters."""
+    length, width = 8.10, 4.57
+    rows, cols = math.ceil(width / resolution_m) + 4, math.ceil(length / resolution_m) + 4
+    grid = GridSpec(-2 * resolution_m, -2 * resolution_m, resolution_m, rows, cols)
+    x = grid.origin_x_m + (np.arange(cols) + 0.5) * resolution_m
+    y = grid.origin_y_m + (np.arange(rows) + 0.5) * resolution_m
+    xx, yy = np.meshgrid(x, y)
+    lethal = ~((xx > 0.0) & (xx < length) & (yy > 0.0) & (yy < width))
+    rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(7,)))
+    placed: list[tuple[float, float, float]] = []
+    for lo, hi in [(0.30, 0.40)] * 3 + [(0.40, 0.50)] * 3:
+        for _ in range(5000):
+            r = float(rng.uniform(lo, hi)) / 2
+            cx, cy = float(rng.uniform(2.8 + r, 5.2 - r)), float(rng.uniform(0.3 + r, width - 0.3 - r))
+            if all(math.hypot(cx - px, cy - py) >= r + pr + 0.3 for px, py, pr in placed):
+                placed.append((cx, cy, r))
+                break
+    for cx, cy, r in placed:
+        lethal |= np.hypot(xx - cx, yy - cy) <= r
+    return Costmap.from_lethal(grid, lethal, rover_costmap_params())
+
+
+def _oriented_suite(seeds: int, repeats: int) -> dict[str, Any]:
+    """Oriented lattice plans and the circular planner on ``seeds`` UCF-like fields (module docstring)."""
+    lattice.warm_up()
+    legs = (((1.25, 1.0, 0.0), (5.9, 2.285), 0.0), ((5.9, 2.285, math.pi), (1.25, 3.3), -math.pi / 2))
+    layer_ms: list[float] = []
+    plan_ms: list[float] = []
+    fail_ms: list[float] = []
+    circ_ms: list[float] = []
+    solved = circ_solved = total = 0
+    expansions: list[int] = []
+    grid_txt = ""
+    for seed in range(seeds):
+        cm = ucf_field(seed)
+        grid_txt = f"{cm.grid.rows}x{cm.grid.cols}"
+        op = lattice.LatticePlanner()
+        circ = Planner()
+        for _ in range(repeats):
+            op._coll_for = None  # time the collision layers of a new costmap
+            t0 = time.perf_counter()
+            op.collision_layers(cm)
+            layer_ms.append((time.perf_counter() - t0) * 1e3)
+        for start, goal, yaw in legs:
+            total += 1
+            ok = circ_ok = False
+            for _ in range(repeats):
+                t0 = time.perf_counter()
+                try:
+                    plan = op.plan(cm, start, goal, yaw)
+                    ok = True
+                    expansions.append(plan.expansions)
+                except NoPathError:
+                    ok = False
+                (plan_ms if ok else fail_ms).append((time.perf_counter() - t0) * 1e3)
+                t0 = time.perf_counter()
+                try:
+                    circ.plan(cm, start[:2], goal)
+                    circ_ok = True
+                except NoPathError:
+                    circ_ok = False
+                circ_ms.append((time.perf_counter() - t0) * 1e3)
+            solved += ok
+            circ_solved += circ_ok
+    lat = _stats(plan_ms) if plan_ms else {"p50_ms": math.nan, "p99_ms": math.nan}
+    circ_stats = _stats(circ_ms)
+    return {
+        "grid": grid_txt,
+        "headings": lattice.LatticeParams().headings,
+        "fields": seeds,
+        "collision_layers": _stats(layer_ms),
+        "oriented_plan": lat | {"expansions_p50": int(statistics.median(expansions)) if expansions else 0},
+        "oriented_no_path": _stats(fail_ms) if fail_ms else {},
+        "circular_plan": circ_stats,
+        "ratio_oriented_vs_circular": round(lat["p50_ms"] / max(circ_stats["p50_ms"], 1e-6), 1),
+        "solved_oriented": f"{solved}/{total}",
+        "solved_circular": f"{circ_solved}/{total}",
+    }
+
+
 def run_navigation_bench(
-    seed: int = 0, repeats: int = 9, python_repeats: int = 3, local_n: int = 200, global_n: int = 1000
+    seed: int = 0,
+    repeats: int = 9,
+    python_repeats: int = 3,
+    local_n: int = 200,
+    global_n: int = 1000,
+    oriented_fields: int = 10,
 ) -> dict[str, Any]:
     """The navigation suite (about 10 s: the pure-Python baseline dominates). Sizes are parameters so the
     tests can run it small; the report uses the defaults."""
@@ -213,6 +308,7 @@ def run_navigation_bench(
         "global": _grid_suite(glob, repeats, python_repeats, weight),
         "salt": _grid_suite(salt, repeats, python_repeats, weight),
         "replan": _replan_suite(glob, repeats, seed),
+        "oriented": _oriented_suite(oriented_fields, max(1, repeats // 3)),
     }
 
 

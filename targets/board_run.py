@@ -149,6 +149,17 @@ class TickLog:
         )
 
 
+def warm_up_kernels() -> None:
+    """Load (or compile, the first time on a machine) the numba kernels of the hot path, so none of that lands
+    in the first camera frame or the first plan: tag edge refinement, the 2D A* and the oriented lattice."""
+    from autonomy.navigation import lattice, planner
+    from autonomy.perception import fiducials
+
+    fiducials.warm_up()
+    planner.warm_up()
+    lattice.warm_up()
+
+
 def run_on_board(
     profile: BoardProfile,
     mission: Mission,
@@ -172,6 +183,7 @@ def run_on_board(
             say(f"{profile.source}: camera.driver = none: no camera, no fiducial corrections")
         config = mission_pipeline_config(mission, spec, RoverGeometry(io.drive.wheel_radius_m, io.drive.track_width_m))
         pipeline = Pipeline(config, StageProfiler(time.perf_counter))
+        warm_up_kernels()  # numba: about 1 s from the cache (several s the first time), before the first tick
         observer = TickLog(pipeline, say)
         loop = RoverLoop(
             io, clk, pipeline, profile.control_hz, mission.limits.time_s, max_steps=max_steps, observer=observer

@@ -1,25 +1,38 @@
 """Planned navigation: goal poses in turn, planned on the terrain costmap, followed, guarded and recovered.
 
-State: the goal index k, the current ``Path`` (or None), the latest costmap; the rover pose p comes from
-the estimator each tick.
+State: the goal index k, the current ``Path`` (or None; with the oriented planner also its ``OrientedPath``
+and the leg being driven), the latest costmap; the rover pose p comes from the estimator each tick.
+
+Planners (``NavigatorParams.planner``):
+
+- "oriented" (default): ``autonomy.navigation.lattice`` plans over (heading, x, y) with the rover's outline
+  (bucket, wheels, rear): straight legs joined by turns in place, each checked with the outline swept over
+  it, forward or backward. The follower drives one leg at a time (a two-point ``Path``; the last carries the
+  goal heading), so it cannot cut the corner the plan went round: the next leg starts when the rover is
+  within ``leg_tolerance_m`` of the vertex (or has passed it by less than ``leg_pass_m``), and the pursuit
+  turns in place towards it (``rotate_enter_rad``).
+- "circular": the 2-D ``Planner`` on the costmap's inscribed radius, one smoothed polyline.
 
 At the planning rate (``update_costmap``)::
 
     cm    <- the terrain costmap (elevation + hazards + keep-out)
     monitor.set_obstacles(cm.grid, cm.cost == LETHAL)
-    path  <- kept while every segment is still drivable on cm (``Planner.is_valid``), else planned again
-             from p (the planner's own ``replan`` keeps the original start: after moving, plan from p)
+    path  <- kept while the rest of it is still clear on cm (oriented: ``LatticePlanner.legs_free`` from the
+             current leg and the rover's position; circular: ``Planner.is_valid``), else planned again from p
 
 Every control tick (``step``)::
 
-    cmd   <- RegulatedPurePursuit.step(p, path, t, costmap=cm)        (precise approach to the goal pose)
+    leg   <- the next leg when the current vertex is reached (oriented)
+    cmd   <- RegulatedPurePursuit.step(p, leg, t, costmap=cm)         (precise approach to the goal pose)
     rec   <- Recovery.update(t, cmd, measured speed, p, cross-track)   (stuck: back off, rotate, replan)
     cmd   <- rec.command; a REPLAN plans again from p
-    goal k reached (follower DONE) -> k + 1, planned at once on the last costmap
+    goal k reached (follower DONE on the last leg) -> k + 1, planned at once on the last costmap
 
 The collision monitor is applied by the pipeline's limit stage (``guard``), last, whatever the rest says.
-When the start cell is blocked (the rover stands in an inflated cell) the plan starts from the nearest
-drivable cell within ``escape_radius_m``, and the path is prefixed with the rover's position.
+Circular planner: when the start cell is blocked (the rover stands in an inflated cell) the plan starts from
+the nearest drivable cell within ``escape_radius_m``, and the path is prefixed with the rover's position.
+Oriented planner: a start pose whose outline the map shows touching an obstacle may move through colliding
+states within ``LatticeParams.escape_radius_m`` of it (at a cost) to get clear.
 """
 
 from __future__ import annotations
@@ -38,9 +51,10 @@ from autonomy.navigation.collision_monitor import (
     MonitorResult,
 )
 from autonomy.navigation.costmap import LETHAL, Costmap
-from autonomy.navigation.planner import NoPathError, Path, Planner
+from autonomy.navigation.lattice import ROVER_OUTLINE_M, LatticeParams, LatticePlanner, OrientedPath
+from autonomy.navigation.planner import NoPathError, NoPathReason, Path, Planner
 from autonomy.navigation.recovery import Recovery, RecoveryParams, RecoveryState
-from autonomy.navigation.regulated_pursuit import RegulatedPurePursuit, RegulatedPursuitParams
+from autonomy.navigation.regulated_pursuit import FollowPhase, RegulatedPurePursuit, RegulatedPursuitParams
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,22 +82,30 @@ class NavigatorParams:
     # the rover's outline in base_link (x, y), m: the simulated rover's bucket (to 0.73 m ahead, 0.5 m wide), wheels
     # (spheres of 0.15 m at x = +-0.25, y = +-0.30) and rear. A turn in place sweeps it; the circular footprint
     # of the costmap and the monitor (0.45-0.48 m) does not cover the bucket.
-    outline_m: tuple[tuple[float, float], ...] = (
-        (0.73, 0.25),
-        (0.73, 0.0),
-        (0.73, -0.25),
-        (0.58, 0.25),
-        (0.58, -0.25),
-        (0.25, 0.45),
-        (0.25, -0.45),
-        (-0.25, 0.45),
-        (-0.25, -0.45),
-        (-0.40, 0.22),
-        (-0.40, -0.22),
-    )
+    outline_m: tuple[tuple[float, float], ...] = ((0.73, 0.0), *ROVER_OUTLINE_M)
     sweep_horizon_s: float = 0.6
     sweep_margin_m: float = 0.03
     sweep_backoff_mps: float = 0.06
+    # "oriented": plan over (heading, x, y) with the outline (autonomy.navigation.lattice) and drive the plan
+    # leg by leg (straight legs, turns in place at the vertices); "circular": the 2-D planner on the
+    # costmap's inscribed radius, one smoothed polyline
+    planner: str = "oriented"
+    lattice: LatticeParams = field(default_factory=LatticeParams)
+    # an intermediate vertex counts as reached within this distance (the last goal: the follower's
+    # xy_tolerance_m), or when the rover has passed it (along the leg) by less than leg_pass_m off the leg
+    leg_tolerance_m: float = 0.04
+    leg_pass_m: float = 0.12
+    # oriented mode: a goal pose whose outline overlaps an obstacle on the map (a dump pose with the bucket over
+    # the berm) is planned by the 2-D planner instead (the rover's centre only, as before); False: no path
+    circular_fallback: bool = True
+
+    def __post_init__(self) -> None:
+        if self.planner not in ("oriented", "circular"):
+            raise ValueError(f"NavigatorParams.planner: must be 'oriented' or 'circular', got {self.planner!r}")
+        for name in ("leg_tolerance_m", "leg_pass_m"):
+            v = getattr(self, name)
+            if not (math.isfinite(v) and v > 0.0):
+                raise ValueError(f"NavigatorParams.{name}: must be finite and > 0, got {v}")
 
 
 class PlannedNavigator:
@@ -93,6 +115,12 @@ class PlannedNavigator:
         self.params = params or NavigatorParams()
         self.goals = tuple(goals)
         self.planner = Planner()
+        self.lattice = LatticePlanner(replace(self.params.lattice, outline_m=self.params.outline_m))
+        self.oriented: OrientedPath | None = None  # the lattice plan (oriented mode)
+        self.leg = 0  # the leg of ``oriented`` being driven
+        self._leg_path: Path | None = None
+        self.reapproaches = 0  # final approaches started again after the rover left the goal position
+        self.circular_fallbacks = 0  # plans made by the 2-D planner because the goal pose's outline collides
         self.follower = RegulatedPurePursuit(self.params.pursuit)
         self.monitor = CollisionMonitor(self.params.monitor)
         self.recovery = Recovery(self.params.recovery)
@@ -144,13 +172,21 @@ class PlannedNavigator:
         cm = self.costmap
         if cm is None or self.done:
             return
+        if self.params.planner == "oriented":
+            self._plan_oriented(cm, pose)
+        else:
+            self._plan_circular(cm, pose)
+
+    def _plan_circular(self, cm: Costmap, pose: Pose2D) -> None:
         goal = self._goal()
+        self.oriented = None
         start = self._start_xy(cm, pose)
         try:
             path = self.planner.plan(cm, start, (goal.x_m, goal.y_m))
         except NoPathError as e:
             # never keep following a path the map has invalidated: stop and plan again at the next costmap
             self.path = None
+            self._leg_path = None
             self.plan_failures += 1
             self.last_error = str(e)
             return
@@ -159,8 +195,41 @@ class PlannedNavigator:
             path = replace(path, points_xy_m=pts)
         yaw = None if math.isnan(goal.yaw_rad) else goal.yaw_rad
         self.path = path.with_goal(goal_yaw_rad=yaw)
+        self._leg_path = self.path
         self.plans += 1
         self.last_error = ""
+
+    def _plan_oriented(self, cm: Costmap, pose: Pose2D) -> None:
+        goal = self._goal()
+        yaw = None if math.isnan(goal.yaw_rad) else goal.yaw_rad
+        try:
+            plan = self.lattice.plan(cm, (pose.x_m, pose.y_m, pose.yaw_rad), (goal.x_m, goal.y_m), yaw)
+        except NoPathError as e:
+            if e.reason == NoPathReason.GOAL_BLOCKED and self.params.circular_fallback:
+                # the outline at the goal pose overlaps the map's obstacles (e.g. a dump pose whose bucket
+                # reaches over the berm): the previous behaviour, the 2-D plan of the rover's centre
+                self.circular_fallbacks += 1
+                self._plan_circular(cm, pose)
+                return
+            self.path = None
+            self.oriented = None
+            self._leg_path = None
+            self.plan_failures += 1
+            self.last_error = str(e)
+            return
+        self.oriented = plan
+        self.path = plan.path
+        self.leg = 0
+        self._leg_path = plan.leg_path(0)
+        self.plans += 1
+        self.last_error = ""
+
+    def _path_valid(self, cm: Costmap, pose: Pose2D) -> bool:
+        if self.path is None:
+            return False
+        if self.oriented is not None:
+            return self.lattice.legs_free(cm, self.oriented, self.leg, (pose.x_m, pose.y_m))
+        return self.planner.is_valid(cm, self.path)
 
     def update_costmap(self, cm: Costmap, pose: Pose2D) -> None:
         """A new costmap (planning rate): the monitor's obstacles, and the path checked or planned again."""
@@ -168,10 +237,28 @@ class PlannedNavigator:
         self.monitor.set_obstacles(cm.grid, cm.cost == LETHAL)
         if self.done:
             return
-        if self.path is None or not self.planner.is_valid(cm, self.path):
+        if not self._path_valid(cm, pose):
             self._plan(pose)
 
     # -- control -----------------------------------------------------------------------------------------
+
+    def _advance_leg(self, pose: Pose2D) -> bool:
+        """Oriented mode: move on to the next leg when the current intermediate vertex is reached (within
+        ``leg_tolerance_m``, or passed along the leg by less than ``leg_pass_m`` off it). True if moved on."""
+        plan = self.oriented
+        if plan is None or self.leg >= plan.legs - 1:
+            return False
+        a = plan.vertices_xy_m[self.leg]
+        b = plan.vertices_xy_m[self.leg + 1]
+        d = math.hypot(pose.x_m - b[0], pose.y_m - b[1])
+        seg = b - a
+        length = float(math.hypot(seg[0], seg[1]))
+        along = ((pose.x_m - a[0]) * seg[0] + (pose.y_m - a[1]) * seg[1]) / max(length, 1e-9)
+        if d <= self.params.leg_tolerance_m or (along >= length and d <= self.params.leg_pass_m):
+            self.leg += 1
+            self._leg_path = plan.leg_path(self.leg)
+            return True
+        return False
 
     def step(self, stamp_s: float, estimate: PoseEstimate, measured_speed_mps: float) -> DriveCommand:
         pose = estimate.pose
@@ -186,11 +273,30 @@ class PlannedNavigator:
                     self.failed = True
                 return DriveCommand.stop(stamp_s)
         self._no_path_since_s = None
-        cmd = self.follower.step(estimate, self.path, stamp_s, costmap=self.costmap)
+        self._advance_leg(pose)
+        before = self.follower.status.phase
+        cmd = self.follower.step(estimate, self._leg_path, stamp_s, costmap=self.costmap)
+        if self.follower.status.done and self._advance_leg(pose):
+            cmd = self.follower.step(estimate, self._leg_path, stamp_s, costmap=self.costmap)
+        if (
+            self.oriented is not None
+            and before in (FollowPhase.ALIGN, FollowPhase.DONE)
+            and self.follower.status.phase in (FollowPhase.TRACK, FollowPhase.ROTATE)
+        ):
+            # the turn at the goal (or a localization update) moved the rover off the goal position: approach
+            # it again along the goal heading (a new plan ending with the approach leg), not by turning
+            # towards a point a few cm away and turning back at it (which moved it off again, for minutes)
+            self.reapproaches += 1
+            self._plan(pose)
+            if self.path is None:
+                return DriveCommand.stop(stamp_s)
+            cmd = self.follower.step(estimate, self._leg_path, stamp_s, costmap=self.costmap)
         if self.follower.status.done:
             self.reached = (*self.reached, self.index)
             self.index += 1
             self.path = None
+            self.oriented = None
+            self._leg_path = None
             self.recovery.reset()
             if not self.done:
                 self._plan(pose)

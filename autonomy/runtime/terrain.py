@@ -19,13 +19,26 @@ Per depth frame (``fuse``)::
 Costmap (``costmap``, at the planning rate)::
 
     known      = h seen and P <= max_height_variance_m2
-    slope_deg  = atan(|Sobel 3x3 gradient of h|) where the whole 3x3 neighbourhood is known, else NaN
-    step_m     = max - min of h over each 3x3 neighbourhood of known cells, NaN where unknown
+    slope_deg  = atan(|Sobel gradient of h|) (``slope_ksize`` 3 or 5) where the whole ksize x ksize
+                 neighbourhood is known, else NaN; with ``step_on_upper_cell``, 0 where
+                 the cell rises less than cell/2 tan(max_slope) above its lowest neighbour (flat ground
+                 beside a rock)
+    step_m     = h - min of h over the cell's 3x3 neighbourhood of known cells (``step_on_upper_cell``; else
+                 max - min), NaN where unknown
+    driven     cells under the wheelbase box at every fused pose: slope, step 0 and hazard FREE there
     hazard     = BLOCKED where hits >= hits_blocked, else FREE
     keep-out   = the mission's keep-out boxes, and everything outside the site (the arena walls) when
                  the site is known
     cost       = Costmap.from_layers(...)   (unknown is graded, not lethal: the rover plans through what it
-                 has not seen yet and replans as the map fills in)
+                 has not seen yet and replans as the map fills in); with ``map_layers_lethal`` False (the
+                 default) slope, and steps below ``map_lethal_step_m``, are capped just below their thresholds:
+                 costly, not lethal, so the hazard votes (which later frames that see the cell free take back),
+                 the keep-out zones and tall steps block (the fused map kept false 10 cm ridges from
+                 localization drift for good: UCF seeds 1-3 and 6 lost their dig pose to them)
+
+A depth frame taken within ``refuse_distance_m`` / ``refuse_yaw_rad`` of the last fused pose is not fused into
+the elevation map (except every ``refuse_every``-th), and ``fuse`` marks the wheelbase box at every pose as
+driven.
 """
 
 from __future__ import annotations
@@ -94,6 +107,32 @@ class TerrainParams:
     # slope tilted each frame by ~0.2 m at 4 m and left seams of up to 0.3 m between frames from different poses
     register_heights: bool = True
     tilt_filter: float = 0.02  # low-pass weight of each accelerometer sample for roll/pitch
+    # a frame from (nearly) the pose of the last fused frame is not fused into the elevation map again (its
+    # hazard votes still count): re-registering the same view over and over walked the height datum of far
+    # cells (measured: a false 10 cm ramp grew at 1 m from a rover standing still for 30 s at UCF, seed 2,
+    # which then blocked its goal), except every ``refuse_every``-th such frame (a standing rover still sees
+    # what changes in front of it, at a tenth of the rate); refuse_distance_m = 0 fuses every frame
+    refuse_distance_m: float = 0.03
+    refuse_yaw_rad: float = math.radians(2.0)
+    refuse_every: int = 10
+    # the ground under the rover's wheelbase (base_link frame: x from, x to, half width, m) is known to be
+    # drivable wherever the rover has been: hazard votes and map steps there are cleared (the map's far-range
+    # and wall artefacts otherwise closed the way the rover came by on its way back); kept inside the wheels
+    # (0.45 m) and the bumpers so a few cm of localization error cannot clear the edge of a real obstacle
+    driven_box_m: tuple[float, float, float] = (-0.40, 0.40, 0.45)
+    # step = a cell's height above its lowest 3x3 neighbour (the rock's own cells, the rim side of a drop),
+    # and slope only where the cell rises above a neighbour: max - min over the 3x3 (False) marked the ground
+    # cells beside every rock too, a 5 cm bloat a side that closed gaps the 0.9 m rover fits through
+    step_on_upper_cell: bool = False
+    # the slope's Sobel aperture (3 or 5 cells): over 3 cells (10 cm) 2-3 cm of map noise reads as a 25 deg
+    # slope, and long false slope ridges in the fused map blocked goal poses (UCF seed 1: a 2 m ridge across
+    # the dig pose); 5 cells (20 cm) keeps crater walls (about 50 deg) lethal
+    slope_ksize: int = 5
+    # the fused map's slope and step make cells lethal (True) or only costly (False: the hazard votes, which
+    # forget what later frames see free, the keep-out zones and map steps of map_lethal_step_m or more block)
+    map_layers_lethal: bool = False
+    map_lethal_step_m: float = 0.25
+    clear_driven: bool = True
     hazard: HazardConfig = field(default_factory=lambda: HazardConfig(min_range_m=1.0, max_range_m=3.5))
     costmap: CostmapParams = field(default_factory=rover_costmap_params)
 
@@ -106,6 +145,16 @@ class TerrainParams:
             raise ValueError(f"TerrainParams.tilt_filter: must be in (0, 1], got {self.tilt_filter}")
         if not (math.isfinite(self.max_height_variance_m2) and self.max_height_variance_m2 > 0.0):
             raise ValueError("TerrainParams.max_height_variance_m2: must be > 0")
+        if not (math.isfinite(self.map_lethal_step_m) and self.map_lethal_step_m > 0.0):
+            raise ValueError(f"TerrainParams.map_lethal_step_m: must be > 0, got {self.map_lethal_step_m}")
+        if self.slope_ksize not in (3, 5):
+            raise ValueError(f"TerrainParams.slope_ksize: must be 3 or 5, got {self.slope_ksize}")
+        if self.refuse_every < 1:
+            raise ValueError(f"TerrainParams.refuse_every: must be >= 1, got {self.refuse_every}")
+        for name in ("refuse_distance_m", "refuse_yaw_rad"):
+            v = getattr(self, name)
+            if not (math.isfinite(v) and v >= 0.0):
+                raise ValueError(f"TerrainParams.{name}: must be finite and >= 0, got {v}")
 
 
 class TerrainModel:
@@ -159,6 +208,10 @@ class TerrainModel:
         self._outside: npt.NDArray[np.bool_] | None = None
         self._outside_for: GridSpec | None = None
         self.obstacles_seen = 0
+        self._last_fused: Pose2D | None = None
+        self._driven = np.zeros(self.map.shape, dtype=np.int16)
+        self.frames_skipped = 0
+        self._skipped_run = 0
 
     # -- inputs ------------------------------------------------------------------------------------------
 
@@ -187,10 +240,29 @@ class TerrainModel:
         return GridSpec(x0, y0, self.params.cell_m, rows, cols)
 
     def fuse(self, frame: DepthFrame, pose: Pose2D) -> int:
-        """Fuse one depth frame taken at ``pose``: elevation map and hazard votes. Returns the points used."""
-        used = self.map.fuse_depth(frame, self.base_pose(pose))
+        """Fuse one depth frame taken at ``pose``: elevation map and hazard votes. Returns the points used
+        (0 when the elevation map skipped the frame: the rover has not moved since the last fused one)."""
+        prm = self.params
+        self.mark_driven(pose)
+        last = self._last_fused
+        moved = (
+            last is None
+            or prm.refuse_distance_m <= 0.0
+            or last.distance_to_m(pose.x_m, pose.y_m) > prm.refuse_distance_m
+            or abs(math.remainder(pose.yaw_rad - last.yaw_rad, math.tau)) > prm.refuse_yaw_rad
+            or self._skipped_run + 1 >= prm.refuse_every
+        )
+        if moved:
+            used = self.map.fuse_depth(frame, self.base_pose(pose))
+            self._last_fused = pose
+            self._skipped_run = 0
+        else:
+            self._skipped_run += 1
+            used = 0
+            self.frames_skipped += 1
         if self.map.origin_m != self._hits_origin:  # the rolling window moved: shift the votes with it
             self._hits = self._shift(self._hits, self._hits_origin, self.map.origin_m)
+            self._driven = self._shift(self._driven, self._hits_origin, self.map.origin_m)
             self._hits_origin = self.map.origin_m
         if not self.params.use_hazards:
             return used
@@ -203,6 +275,26 @@ class TerrainModel:
         h[trav == FREE] -= 1
         np.clip(h, 0, self.params.hits_max, out=h)
         return used
+
+    def mark_driven(self, pose: Pose2D) -> None:
+        """Mark the cells under the wheelbase box (``driven_box_m``) at ``pose`` as driven (known drivable)."""
+        if not self.params.clear_driven or self.map.origin_m != self._hits_origin:
+            return
+        x0, x1, hw = self.params.driven_box_m
+        c, s = math.cos(pose.yaw_rad), math.sin(pose.yaw_rad)
+        box = np.array([(x0, -hw), (x1, -hw), (x1, hw), (x0, hw)], dtype=np.float64)
+        g = self.grid()
+        xs = pose.x_m + c * box[:, 0] - s * box[:, 1]
+        ys = pose.y_m + s * box[:, 0] + c * box[:, 1]
+        col = (xs - g.origin_x_m) / g.resolution_m - 0.5
+        row = (ys - g.origin_y_m) / g.resolution_m - 0.5
+        pts = np.rint(np.column_stack([col, row]) * 16.0).astype(np.int32).reshape(-1, 1, 2)
+        cv2.fillPoly(self._driven, [pts], 1, lineType=cv2.LINE_8, shift=4)
+
+    @property
+    def driven(self) -> npt.NDArray[np.bool_]:
+        """Cells the rover's wheelbase has covered (on ``grid()``)."""
+        return np.asarray(self._driven > 0)
 
     def _shift(
         self, a: npt.NDArray[np.int16], old: tuple[float, float], new: tuple[float, float]
@@ -224,16 +316,34 @@ class TerrainModel:
         h = self.map.heights_m
         known = np.isfinite(h) & (self.map.variance_m2 <= self.params.max_height_variance_m2)
         filled = np.where(known, h, 0.0).astype(np.float32)
-        k8 = 1.0 / (8.0 * self.params.cell_m)
-        gx = cv2.Sobel(filled, cv2.CV_32F, 1, 0, ksize=3, scale=k8)
-        gy = cv2.Sobel(filled, cv2.CV_32F, 0, 1, ksize=3, scale=k8)
+        ks = self.params.slope_ksize
+        scale = 1.0 / ((8.0 if ks == 3 else 128.0) * self.params.cell_m)  # the Sobel kernel's gain on a ramp
+        gx = cv2.Sobel(filled, cv2.CV_32F, 1, 0, ksize=ks, scale=scale)
+        gy = cv2.Sobel(filled, cv2.CV_32F, 0, 1, ksize=ks, scale=scale)
         kernel = np.ones((3, 3), np.uint8)
-        all_known = cv2.erode(known.astype(np.uint8), kernel, borderType=cv2.BORDER_CONSTANT, borderValue=0) > 0
+        all_known = (
+            cv2.erode(
+                known.astype(np.uint8), np.ones((ks, ks), np.uint8), borderType=cv2.BORDER_CONSTANT, borderValue=0
+            )
+            > 0
+        )
         slope = np.where(all_known, np.degrees(np.arctan(np.hypot(gx, gy))), np.nan).astype(np.float64)
-        hi = cv2.dilate(np.where(known, filled, -1e3).astype(np.float32), kernel)
         lo = cv2.erode(np.where(known, filled, 1e3).astype(np.float32), kernel)
-        step = np.where(known, (hi - lo).astype(np.float64), np.nan)
+        rise = (filled - lo).astype(np.float64)  # the cell above its lowest known neighbour
+        if self.params.step_on_upper_cell:
+            step = np.where(known, rise, np.nan)
+            # a cell on a real slope rises above its lowest neighbour; flat ground beside a rock does not
+            min_rise = 0.5 * self.params.cell_m * math.tan(math.radians(self.params.costmap.max_slope_deg))
+            slope = np.where(np.isfinite(slope) & (rise < min_rise), 0.0, slope)
+        else:
+            hi = cv2.dilate(np.where(known, filled, -1e3).astype(np.float32), kernel)
+            step = np.where(known, (hi - lo).astype(np.float64), np.nan)
         hazard = np.where(self._hits >= self.params.hits_blocked, HAZARD_BLOCKED, HAZARD_FREE).astype(np.uint8)
+        if self.params.clear_driven:
+            driven = self._driven > 0
+            hazard[driven] = HAZARD_FREE
+            slope = np.where(driven & np.isfinite(slope), 0.0, slope)
+            step = np.where(driven & np.isfinite(step), 0.0, step)
         return slope, step, hazard
 
     def _outside_site(self, grid: GridSpec) -> npt.NDArray[np.bool_] | None:
@@ -256,6 +366,11 @@ class TerrainModel:
         outside = self._outside_site(grid)
         if outside is not None:
             hazard = np.where(outside, HAZARD_BLOCKED, hazard).astype(np.uint8)
+        if not self.params.map_layers_lethal:  # graded just below the thresholds: costly, not blocked
+            c = self.params.costmap
+            slope = np.minimum(slope, 0.99 * c.max_slope_deg)
+            tall = step >= self.params.map_lethal_step_m  # (NaN compares False: unknown stays unknown)
+            step = np.where(tall, step, np.minimum(step, 0.99 * c.max_step_m))
         return Costmap.from_layers(
             grid, self.params.costmap, slope_deg=slope, step_m=step, hazard=hazard, keep_out_boxes=self._keep_out
         )

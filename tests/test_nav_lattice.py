@@ -1,0 +1,227 @@
+"""Oriented-footprint lattice planner: the rover's outline at its real heading, turns in place only where the
+swept outline is clear, reverse legs, and the navigator driving the plan leg by leg (kinematic, no PyBullet).
+
+Every plan is checked against an independent brute-force test: the outline polygon (grown by nothing) at
+poses sampled along each leg and through each turn, against the lethal cell centres (matplotlib's Path)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from matplotlib.path import Path as MplPath
+
+from autonomy.msgs import Pose2D, PoseEstimate, wrap_angle_rad
+from autonomy.navigation.costmap import LETHAL, Costmap, CostmapParams, GridSpec
+from autonomy.navigation.lattice import ROVER_OUTLINE_M, LatticeParams, LatticePlanner, OrientedPath
+from autonomy.navigation.planner import NoPathError, NoPathReason, Planner
+from autonomy.runtime.navigator import NavigatorParams, PlannedNavigator
+
+RES = 0.05
+HULL = np.array(
+    [
+        (0.73, 0.25),
+        (0.25, 0.45),
+        (-0.25, 0.45),
+        (-0.40, 0.22),
+        (-0.40, -0.22),
+        (-0.25, -0.45),
+        (0.25, -0.45),
+        (0.73, -0.25),
+    ]
+)
+
+
+def _costmap(lethal: np.ndarray, grid: GridSpec) -> Costmap:
+    return Costmap.from_lethal(grid, lethal, CostmapParams(inscribed_radius_m=0.45, inflation_radius_m=1.0))
+
+
+def _centres(cm: Costmap) -> np.ndarray:
+    rc = np.argwhere(cm.cost == LETHAL)
+    return cm.grid.cells_to_world(rc)
+
+
+def _overlaps(centres: np.ndarray, x: float, y: float, yaw: float) -> bool:
+    c, s = math.cos(yaw), math.sin(yaw)
+    poly = np.column_stack([x + c * HULL[:, 0] - s * HULL[:, 1], y + s * HULL[:, 0] + c * HULL[:, 1]])
+    near = centres[np.hypot(centres[:, 0] - x, centres[:, 1] - y) < 1.0]
+    return bool(len(near)) and bool(MplPath(poly).contains_points(near).any())
+
+
+def _poses(plan: OrientedPath, start_yaw: float, step_m: float = 0.02) -> list[tuple[float, float, float]]:
+    """Poses the rover passes through: a turn in place at each vertex, then the straight leg."""
+    out: list[tuple[float, float, float]] = []
+    yaw = start_yaw
+    v = plan.vertices_xy_m
+    for i in range(plan.legs):
+        target = float(plan.leg_yaw_rad[i])
+        d = wrap_angle_rad(target - yaw)
+        for t in np.linspace(0.0, 1.0, max(2, int(abs(d) / math.radians(1.0)))):
+            out.append((float(v[i, 0]), float(v[i, 1]), yaw + t * d))
+        yaw = target
+        n = max(2, int(np.hypot(*(v[i + 1] - v[i])) / step_m))
+        for t in np.linspace(0.0, 1.0, n):
+            p = v[i] + t * (v[i + 1] - v[i])
+            out.append((float(p[0]), float(p[1]), yaw))
+    if plan.goal_yaw_rad is not None:
+        d = wrap_angle_rad(plan.goal_yaw_rad - yaw)
+        for t in np.linspace(0.0, 1.0, max(2, int(abs(d) / math.radians(1.0)))):
+            out.append((float(v[-1, 0]), float(v[-1, 1]), yaw + t * d))
+    return out
+
+
+def _gap_world(gap_m: float) -> Costmap:
+    """A 6 x 4 m yard with a wall across x = 3 m and one gap of ``gap_m`` centred at y = 2 m."""
+    grid = GridSpec(0.0, 0.0, RES, 80, 120)
+    yy, xx = np.mgrid[0:80, 0:120]
+    x, y = (xx + 0.5) * RES, (yy + 0.5) * RES
+    lethal = (x > 2.9) & (x < 3.1) & (np.abs(y - 2.0) > gap_m / 2)
+    lethal |= (x < 0.05) | (x > 5.95) | (y < 0.05) | (y > 3.95)
+    return _costmap(lethal, grid)
+
+
+def test_outline_kernel_sees_the_bucket_ahead_and_not_behind() -> None:
+    grid = GridSpec(0.0, 0.0, RES, 60, 60)
+    lethal = np.zeros(grid.shape, dtype=bool)
+    r, c = grid.world_to_cell(1.5 + 0.6, 1.5)  # 0.6 m ahead of a rover at (1.5, 1.5) facing +x
+    lethal[r, c] = True
+    cm = _costmap(lethal, grid)
+    p = LatticePlanner()
+    assert not p.pose_free(cm, 1.5, 1.5, 0.0)  # the bucket reaches 0.73 m ahead
+    assert p.pose_free(cm, 1.5, 1.5, math.pi)  # the rear only 0.40 m
+    assert p.pose_free(cm, 1.5, 1.5, math.pi / 2)  # the side 0.45 m
+
+
+def test_passes_a_gap_the_bucket_safe_circle_cannot() -> None:
+    cm = _gap_world(1.05)  # the rover is 0.90 m wide over its wheels; its bucket reaches 0.73 m
+    planner = LatticePlanner()
+    plan = planner.plan(cm, (1.0, 1.0, 0.0), (5.0, 3.0), 0.0)
+    centres = _centres(cm)
+    assert not any(_overlaps(centres, *pose) for pose in _poses(plan, 0.0))
+    # the legs through the gap run close to straight across it (no turn in place inside it)
+    wide = Costmap.from_lethal(
+        cm.grid, cm.cost == LETHAL, CostmapParams(inscribed_radius_m=0.73, inflation_radius_m=1.0)
+    )
+    with pytest.raises(NoPathError):
+        Planner().plan(wide, (1.0, 1.0), (5.0, 3.0))
+
+
+def test_no_path_through_a_gap_narrower_than_the_rover() -> None:
+    cm = _gap_world(0.85)
+    with pytest.raises(NoPathError) as e:
+        LatticePlanner().plan(cm, (1.0, 1.0, 0.0), (5.0, 3.0), 0.0)
+    assert e.value.reason == NoPathReason.UNREACHABLE
+
+
+def test_goal_pose_whose_outline_overlaps_an_obstacle_is_blocked() -> None:
+    cm = _gap_world(1.2)
+    with pytest.raises(NoPathError) as e:  # facing the wall 0.5 m away: the bucket would be in it
+        LatticePlanner().plan(cm, (1.0, 1.0, 0.0), (2.4, 1.0), 0.0)
+    assert e.value.reason == NoPathReason.GOAL_BLOCKED
+    plan = LatticePlanner().plan(cm, (1.0, 1.0, 0.0), (2.4, 1.0), math.pi)  # backed up to it: fine
+    assert plan.legs >= 1
+
+
+@pytest.mark.parametrize("seed", [0, 1, 3])
+def test_plans_on_random_rock_fields_never_overlap_a_rock(seed: int) -> None:
+    grid = GridSpec(0.0, 0.0, RES, 92, 162)
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:92, 0:162]
+    x, y = (xx + 0.5) * RES, (yy + 0.5) * RES
+    lethal = (x < 0.05) | (x > 8.05) | (y < 0.05) | (y > 4.55)
+    for _ in range(6):
+        cx, cy, r = rng.uniform(2.8, 5.2), rng.uniform(0.5, 4.0), rng.uniform(0.15, 0.25)
+        lethal |= np.hypot(x - cx, y - cy) <= r
+    cm = _costmap(lethal, grid)
+    planner = LatticePlanner()
+    plan = planner.plan(cm, (1.25, 1.0, 0.0), (6.5, 2.3), math.pi / 2)  # (seed 2 has no way through)
+    centres = _centres(cm)
+    assert not any(_overlaps(centres, *pose) for pose in _poses(plan, 0.0))
+    assert planner.legs_free(cm, plan)
+    again = LatticePlanner().plan(cm, (1.25, 1.0, 0.0), (6.5, 2.3), math.pi / 2)
+    assert np.array_equal(plan.vertices_xy_m, again.vertices_xy_m)  # deterministic
+
+
+def test_backs_out_of_a_dead_end_too_narrow_to_turn_in() -> None:
+    grid = GridSpec(0.0, 0.0, RES, 80, 120)
+    yy, xx = np.mgrid[0:80, 0:120]
+    x, y = (xx + 0.5) * RES, (yy + 0.5) * RES
+    lethal = (x < 0.05) | (x > 5.95) | (y < 0.05) | (y > 3.95)
+    # a 1.1 m wide corridor from x = 2.5 to its closed end at x = 4.5, open towards -x
+    lethal |= (x > 2.5) & (x < 4.6) & ((np.abs(y - 2.0) > 0.55) & (np.abs(y - 2.0) < 0.75))
+    lethal |= (x > 4.5) & (x < 4.6) & (np.abs(y - 2.0) < 0.75)
+    cm = _costmap(lethal, grid)
+    planner = LatticePlanner()
+    plan = planner.plan(cm, (3.7, 2.0, 0.0), (1.0, 2.0), 0.0)  # facing the closed end; the bucket cannot turn
+    assert bool(plan.leg_reverse[0])
+    centres = _centres(cm)
+    assert not any(_overlaps(centres, *pose) for pose in _poses(plan, 0.0))
+    with pytest.raises(NoPathError):
+        LatticePlanner(LatticeParams(reverse_multiplier=0.0)).plan(cm, (3.7, 2.0, 0.0), (1.0, 2.0), 0.0)
+
+
+def test_bad_parameters_raise() -> None:
+    with pytest.raises(ValueError, match="headings"):
+        LatticeParams(headings=30)
+    with pytest.raises(ValueError, match="reverse_multiplier"):
+        LatticeParams(reverse_multiplier=0.5)
+    with pytest.raises(ValueError, match="outline_m"):
+        LatticeParams(outline_m=((0.0, 0.0), (1.0, 0.0)))
+    assert LatticeParams().outline_m == ROVER_OUTLINE_M
+
+
+def _drive(nav: PlannedNavigator, cm: Costmap, start: Pose2D, steps: int = 6000) -> list[Pose2D]:
+    x, y, th = start.x_m, start.y_m, start.yaw_rad
+    dt = 0.05
+    poses: list[Pose2D] = []
+    cov = ((1e-4, 0.0, 0.0), (0.0, 1e-4, 0.0), (0.0, 0.0, 1e-4))
+    v = 0.0
+    for i in range(steps):
+        pose = Pose2D(x, y, th)
+        poses.append(pose)
+        if i % 10 == 0:
+            nav.update_costmap(cm, pose)
+        cmd = nav.step(i * dt, PoseEstimate(i * dt, pose, cov), v)
+        cmd = nav.guard(cmd, pose).command
+        v = cmd.linear_x_mps
+        if nav.done or nav.failed:
+            break
+        th += cmd.angular_z_radps * dt
+        x += cmd.linear_x_mps * math.cos(th) * dt
+        y += cmd.linear_x_mps * math.sin(th) * dt
+    return poses
+
+
+def test_navigator_drives_the_oriented_plan_leg_by_leg_to_the_pose() -> None:
+    cm = _gap_world(1.15)
+    goal = Pose2D(5.0, 3.0, math.pi / 2)
+    nav = PlannedNavigator([goal])
+    assert nav.params.planner == "oriented"
+    poses = _drive(nav, cm, Pose2D(1.0, 1.0, 0.0))
+    assert nav.done and not nav.failed, nav.last_error
+    end = poses[-1]
+    assert end.distance_to_m(goal.x_m, goal.y_m) < 0.05
+    assert abs(wrap_angle_rad(end.yaw_rad - goal.yaw_rad)) < math.radians(3.0)
+    centres = _centres(cm)
+    assert not any(_overlaps(centres, p.x_m, p.y_m, p.yaw_rad) for p in poses[::2])
+
+
+def test_navigator_keeps_the_circular_planner_as_an_option() -> None:
+    cm = _gap_world(2.0)
+    nav = PlannedNavigator([Pose2D(5.0, 3.0, 0.0)], NavigatorParams(planner="circular"))
+    _drive(nav, cm, Pose2D(1.0, 1.0, 0.0))
+    assert nav.done and nav.path is None and nav.reached == (0,)
+    with pytest.raises(ValueError, match="planner"):
+        NavigatorParams(planner="lattice")
+
+
+def test_navigator_falls_back_to_the_centre_plan_when_the_goal_outline_collides() -> None:
+    cm = _gap_world(1.2)
+    goal = Pose2D(2.4, 1.0, 0.0)  # facing the wall 0.5 m away: the bucket would be in it (a dump over a berm)
+    nav = PlannedNavigator([goal])
+    nav.update_costmap(cm, Pose2D(1.0, 1.0, 0.0))
+    assert nav.circular_fallbacks == 1 and nav.oriented is None and nav.path is not None
+    strict = PlannedNavigator([goal], NavigatorParams(circular_fallback=False))
+    strict.update_costmap(cm, Pose2D(1.0, 1.0, 0.0))
+    assert strict.path is None and "goal_blocked" in strict.last_error
