@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 RUN_DIR ?= runs/default
-MISSION ?= missions/waypoints.yaml
+MISSION ?= missions/lunabotics-ucf.yaml
 
 .PHONY: help run test lint types contracts pytest bench clean venv wheels-aarch64
 
@@ -22,8 +22,9 @@ $(STAMP): pyproject.toml constraints.txt targets/mcu/host/package-lock.json
 
 venv: $(STAMP)  ## create .venv and install the project with its sim, dev and bench extras
 
-run: $(STAMP)  ## run the default mission headless in simulation; writes $(RUN_DIR)/
-	$(BIN)/rover sim run $(MISSION) --out $(RUN_DIR)
+run: $(STAMP)  ## the default mission: a 15-minute autonomous berm build (UCF), headless; writes $(RUN_DIR)/
+	rm -f $(RUN_DIR)/journal.log  # a fresh build each time (rover sim build --resume continues a journal)
+	$(BIN)/rover sim build $(MISSION) --out $(RUN_DIR)
 
 test: lint types contracts pytest  ## lint, types, import contracts, tests
 

@@ -125,6 +125,14 @@ class SimSensorProfile:
     camera_ambient: float = 0.55
     camera_diffuse: float = 0.45
     camera_cast_shadows: bool = False
+    # "always": a frame every period. "fiducials": a frame only when a surveyed fiducial of the world could be
+    # in it (its centre within the field of view widened by ``camera_view_margin_deg``, within
+    # ``camera_fiducial_range_m``, its printed face towards the camera), like a capture triggered only when the
+    # frame has a consumer (the fiducial detector is the RGB image's only one): a frame that cannot hold a tag
+    # is never rendered (~50 ms each at 640x480); a shared-render depth sensor then renders its own image
+    camera_render: str = "always"
+    camera_view_margin_deg: float = 15.0
+    camera_fiducial_range_m: float = 10.0
     depth_enabled: bool = True
     depth_width_px: int = 160
     depth_height_px: int = 120
@@ -547,7 +555,9 @@ class SimRover:
                 heading = self.true_pose().yaw_rad
                 cx = float(lip[0]) - p.cut_radius_m * math.cos(heading)
                 cy = float(lip[1]) - p.cut_radius_m * math.sin(heading)
-                taken = w.dig(cx, cy, p.cut_radius_m, p.max_cut_depth_m, self.bucket, blade_z_m=float(lip[2]))
+                taken = w.dig(
+                    cx, cy, p.cut_radius_m, p.max_cut_depth_m, self.bucket, blade_z_m=float(lip[2]), defer=True
+                )
                 if taken > 0:
                     self.soil_dug_m3 += taken
                     self.energy_used_wh += taken * p.dig_specific_energy_j_per_m3 / 3600.0
@@ -557,7 +567,7 @@ class SimRover:
             pose = self.true_pose()
             x = pose.x_m + p.dump_reach_m * math.cos(pose.yaw_rad)
             y = pose.y_m + p.dump_reach_m * math.sin(pose.yaw_rad)
-            vol = w.dump(self.bucket, x, y)
+            vol = w.dump(self.bucket, x, y, defer=True)
             self.soil_dumped_m3 += vol
             self.dump_log.append((w.time_s, x, y, vol))
             self._update_payload()
@@ -744,6 +754,8 @@ def _tiny_render(
     """(RGBA H x W x 4 uint8, z-buffer H x W float32) of ``rover``'s camera through ``proj`` (TinyRenderer,
     no segmentation mask, no shadow pass); the view matrix used is appended to ``view_out`` if given."""
     c = rover._c
+    if rover.world.soil is not None:
+        rover.world.flush_soil()  # the camera sees the soil as it is now
     rot, pos = rover.camera_pose_in_map()
     view_m = gl_view_matrix(rot, pos)
     if view_out is not None:
@@ -785,14 +797,49 @@ class _CameraRig:
         self._latest: _Render | None = None
         self._rng_pixels = np.random.default_rng(rover._seeds[_STREAM_CAMERA])
         self._noise: npt.NDArray[np.int16] | None = None
+        if p.camera_render not in ("always", "fiducials"):
+            raise ValueError(f"SimSensorProfile.camera_render: 'always' or 'fiducials', got {p.camera_render!r}")
+        self._on_demand = p.camera_render == "fiducials"
+        half_w = math.atan2(self.info.width_px / 2, self.info.fx_px)
+        half_h = math.atan2(self.info.height_px / 2, self.info.fy_px)
+        margin = math.radians(p.camera_view_margin_deg)
+        self._tan_half = (math.tan(min(half_w + margin, 1.5)), math.tan(min(half_h + margin, 1.5)))
+        self.skipped_s: float | None = None  # the last due time whose frame was not rendered (on demand)
+
+    def fiducial_in_view(self) -> bool:
+        """Could a surveyed fiducial of the world be in the image now (see ``SimSensorProfile.camera_render``)?"""
+        beacons = self._r.world.beacons
+        if not beacons:
+            return False
+        rot, pos = self._r.camera_pose_in_map()
+        tags = np.array([[b.x_m, b.y_m, b.z_m] for b in beacons], dtype=np.float64)
+        v = tags - pos
+        c = v @ rot  # in camera_optical: x right, y down, z forward
+        z = c[:, 2]
+        rng = np.linalg.norm(v, axis=1)
+        normals = np.array([[math.cos(b.facing_yaw_rad), math.sin(b.facing_yaw_rad)] for b in beacons])
+        facing = np.einsum("ij,ij->i", normals, -v[:, :2]) > 0.0
+        tx, ty = self._tan_half
+        ok = (
+            (z > 0.05)
+            & (np.abs(c[:, 0]) <= tx * z)
+            & (np.abs(c[:, 1]) <= ty * z)
+            & (rng <= self._r.profile.camera_fiducial_range_m)
+            & facing
+        )
+        return bool(ok.any())
 
     def poll(self) -> _Render | None:
-        """The latest render, rendering a new one first when one is due at the clock's time."""
+        """The latest render, rendering a new one first when one is due at the clock's time (on demand: only
+        when a fiducial could be in it; ``skipped_s`` records a due time that was not rendered)."""
         t = self._r.world.time_s
         if self._next_s is None or t >= self._next_s - 1e-9:
             nxt = (self._next_s if self._next_s is not None else t) + self._period_s
             self._next_s = nxt if nxt > t else t + self._period_s
-            self._latest = self.render(t)
+            if self._on_demand and not self.fiducial_in_view():
+                self.skipped_s = t
+            else:
+                self._latest = self.render(t)
         return self._latest
 
     def render(self, stamp_s: float) -> _Render:
@@ -859,6 +906,13 @@ class _DepthRig:
     def poll(self) -> _DepthImage | None:
         if self._camera is not None and self._k is not None:
             render = self._camera.poll()
+            skipped = self._camera.skipped_s
+            if skipped is not None and (render is None or skipped > render.stamp_s):
+                # the camera did not render this period (on demand): the depth sensor renders its own image
+                if self._latest is None or self._latest.stamp_s != skipped:
+                    _rgba, zbuf = _tiny_render(self._r, self.info, self._proj)
+                    self._latest = self._to_depth(skipped, zbuf)
+                return self._latest
             if render is None:
                 return None
             if self._latest is None or self._latest.stamp_s != render.stamp_s:

@@ -141,6 +141,47 @@ def pupil_worker(path: str, ids: list[int], repeats: int) -> None:
     sys.stdout.flush()
 
 
+def peak_rss_mb() -> float:
+    """This process's peak resident set size (MB; Linux reports ru_maxrss in KiB)."""
+    import resource
+
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0, 1)
+
+
+def bench_construction_loop(mission_path: str | Path | None = None, seed: int = 1, steps: int = 1200) -> dict[str, Any]:
+    """The whole onboard loop of a construction run (``rover sim build`` on the UCF mission, 640x480 camera at
+    3 Hz, 160x120 depth): perceive, estimate, map, costmap, planning, the executive (with the navigator it
+    steps) and the limit stage, per control tick (``tick``), for ``steps`` ticks. RSS: the peak of this
+    process, which also holds the simulator and its renderer (an upper bound for the rover's own process)."""
+    import tempfile
+
+    from targets.sim_construction import CONTROL_HZ, run_construction_in_sim
+
+    path = (
+        Path(mission_path)
+        if mission_path is not None
+        else Path(__file__).resolve().parents[1] / "missions" / "lunabotics-ucf.yaml"
+    )
+    mission = load_mission(path)
+    with tempfile.TemporaryDirectory(prefix="regolith_bench_build_") as tmp:
+        res = run_construction_in_sim(mission, seed, Path(tmp), max_sim_s=steps / CONTROL_HZ, write_files=False)
+    s = res.summary
+    prof = s["profile"]
+    tick = prof.get("tick", {})
+    return {
+        "mission": str(path),
+        "control_ticks": int(tick.get("count", 0)),
+        "sim_seconds": s["sim_seconds_this_session"],
+        "wall_seconds_including_physics_and_rendering": s["wall_seconds"],
+        "tick_p50_ms": tick.get("p50_ms"),
+        "tick_p99_ms": tick.get("p99_ms"),
+        "stages_ms": prof,
+        "peak_rss_mb": peak_rss_mb(),
+        "note": "tick = perceive + estimate + map + costmap/plan (2 Hz) + executive (+ navigator) + limit, one "
+        "thread; peak RSS includes the simulator (upper bound)",
+    }
+
+
 def run_benchmarks(
     mission_path: str | Path, seed: int = 1, steps: int = 1200, suites: Sequence[str] | None = None
 ) -> dict[str, Any]:
@@ -195,6 +236,7 @@ def run_benchmarks(
             "stages_ms": s["profile"],
             "note": "wall time per pipeline stage (one thread); perceive runs only on ticks with a camera frame",
         }
+        results["loop_construction"] = bench_construction_loop(seed=seed, steps=steps)
     if "fiducials" in wanted:
         sizes = {b.tag_id: b.size_m for b in mission.site.beacons}
         results["fiducials"] = bench_fiducials(frames, sizes)

@@ -77,6 +77,21 @@ class RunTrace:
     cmd: list[tuple[float, float]] = field(default_factory=list)
     waypoint_index: list[int] = field(default_factory=list)
     stop_reason: list[str] = field(default_factory=list)
+    # optional streams (construction runs): tool command per tick (rad), planned paths (t, [(x, y)...]), map
+    # snapshots (t, MapSnapshot), fiducial detections (t, [(tag id, x, y) in base_link...])
+    tool_rad: list[float] = field(default_factory=list)
+    paths: list[tuple[float, tuple[tuple[float, float], ...]]] = field(default_factory=list)
+    maps: list[tuple[float, MapSnapshot]] = field(default_factory=list)
+    detections: list[tuple[float, tuple[tuple[int, float, float], ...]]] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class MapSnapshot:
+    """A costmap (uint8, rows y, columns x) in ``map``: origin of cell (0, 0)'s corner and cell size (m)."""
+
+    origin_xy_m: tuple[float, float]
+    cell_m: float
+    cost: np.ndarray
 
 
 def _stamp(t_s: float) -> dict[str, int]:
@@ -96,8 +111,90 @@ def _pose_msg(t_s: float, x: float, y: float, yaw: float) -> bytes:
     return json.dumps(msg).encode()
 
 
+GRID_SCHEMA = {
+    "title": "foxglove.Grid",
+    "type": "object",
+    "properties": {
+        "timestamp": POSE_IN_FRAME_SCHEMA["properties"]["timestamp"],  # type: ignore[index]
+        "frame_id": {"type": "string"},
+        "pose": POSE_IN_FRAME_SCHEMA["properties"]["pose"],  # type: ignore[index]
+        "column_count": {"type": "integer"},
+        "cell_size": {"type": "object", "properties": {"x": {"type": "number"}, "y": {"type": "number"}}},
+        "row_stride": {"type": "integer"},
+        "cell_stride": {"type": "integer"},
+        "fields": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {"name": {"type": "string"}, "offset": {"type": "integer"}, "type": {"type": "integer"}},
+            },
+        },
+        "data": {"type": "string", "contentEncoding": "base64"},
+    },
+}
+POSES_IN_FRAME_SCHEMA = {
+    "title": "foxglove.PosesInFrame",
+    "type": "object",
+    "properties": {
+        "timestamp": POSE_IN_FRAME_SCHEMA["properties"]["timestamp"],  # type: ignore[index]
+        "frame_id": {"type": "string"},
+        "poses": {"type": "array", "items": POSE_IN_FRAME_SCHEMA["properties"]["pose"]},  # type: ignore[index]
+    },
+}
+COMMAND_SCHEMA = {
+    "title": "regolith.Commands",
+    "type": "object",
+    "properties": {
+        "linear_x_mps": {"type": "number"},
+        "angular_z_radps": {"type": "number"},
+        "tool_rad": {"type": "number"},
+    },
+}
+DETECTIONS_SCHEMA = {
+    "title": "regolith.FiducialDetections",
+    "type": "object",
+    "properties": {
+        "frame_id": {"type": "string"},
+        "tags": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {"id": {"type": "integer"}, "x": {"type": "number"}, "y": {"type": "number"}},
+            },
+        },
+    },
+}
+_UINT8 = 1  # foxglove.NumericType UINT8
+
+
+def _pose_dict(x: float, y: float, yaw: float) -> dict[str, Any]:
+    return {
+        "position": {"x": x, "y": y, "z": 0.0},
+        "orientation": {"x": 0.0, "y": 0.0, "z": math.sin(yaw / 2), "w": math.cos(yaw / 2)},
+    }
+
+
+def _grid_msg(t_s: float, snap: MapSnapshot) -> bytes:
+    cost = np.ascontiguousarray(snap.cost, dtype=np.uint8)
+    cols = cost.shape[1]
+    msg = {
+        "timestamp": _stamp(t_s),
+        "frame_id": "map",
+        "pose": _pose_dict(snap.origin_xy_m[0], snap.origin_xy_m[1], 0.0),
+        "column_count": cols,
+        "cell_size": {"x": snap.cell_m, "y": snap.cell_m},
+        "row_stride": cols,
+        "cell_stride": 1,
+        "fields": [{"name": "cost", "offset": 0, "type": _UINT8}],
+        "data": base64.b64encode(cost.tobytes()).decode("ascii"),
+    }
+    return json.dumps(msg).encode()
+
+
 def write_mcap(path: Path, trace: RunTrace) -> None:
-    """Poses (true and estimated, foxglove.PoseInFrame) and per-tick status as JSON channels."""
+    """Poses (true and estimated, foxglove.PoseInFrame) and per-tick status as JSON channels; when the trace
+    has them: drive and tool commands (``/ROVER/cmd``), the costmap (foxglove.Grid, ``/ROVER/map``), planned
+    paths (foxglove.PosesInFrame, ``/ROVER/path``) and fiducial detections (``/ROVER/detections``)."""
     from mcap.writer import Writer
 
     with path.open("wb") as f:
@@ -127,6 +224,43 @@ def write_mcap(path: Path, trace: RunTrace) -> None:
                 "stop_reason": trace.stop_reason[i],
             }
             w.add_message(ch_status, log_time=ns, publish_time=ns, data=json.dumps(status).encode())
+        if trace.tool_rad:
+            sch = w.register_schema(
+                name="regolith.Commands", encoding="jsonschema", data=json.dumps(COMMAND_SCHEMA).encode()
+            )
+            ch = w.register_channel(f"/{rid}/cmd", "json", sch)
+            for t, (v, om), tool in zip(trace.t_s, trace.cmd, trace.tool_rad, strict=False):
+                ns = round(t * 1e9)
+                msg: dict[str, Any] = {"linear_x_mps": v, "angular_z_radps": om, "tool_rad": tool}
+                w.add_message(ch, log_time=ns, publish_time=ns, data=json.dumps(msg).encode())
+        if trace.maps:
+            sch = w.register_schema(name="foxglove.Grid", encoding="jsonschema", data=json.dumps(GRID_SCHEMA).encode())
+            ch = w.register_channel(f"/{rid}/map", "json", sch)
+            for t, snap in trace.maps:
+                ns = round(t * 1e9)
+                w.add_message(ch, log_time=ns, publish_time=ns, data=_grid_msg(t, snap))
+        if trace.paths:
+            sch = w.register_schema(
+                name="foxglove.PosesInFrame", encoding="jsonschema", data=json.dumps(POSES_IN_FRAME_SCHEMA).encode()
+            )
+            ch = w.register_channel(f"/{rid}/path", "json", sch)
+            for t, pts in trace.paths:
+                ns = round(t * 1e9)
+                msg = {
+                    "timestamp": _stamp(t),
+                    "frame_id": "map",
+                    "poses": [_pose_dict(x, y, 0.0) for x, y in pts],
+                }
+                w.add_message(ch, log_time=ns, publish_time=ns, data=json.dumps(msg).encode())
+        if trace.detections:
+            sch = w.register_schema(
+                name="regolith.FiducialDetections", encoding="jsonschema", data=json.dumps(DETECTIONS_SCHEMA).encode()
+            )
+            ch = w.register_channel(f"/{rid}/detections", "json", sch)
+            for t, tags in trace.detections:
+                ns = round(t * 1e9)
+                msg = {"frame_id": "base_link", "tags": [{"id": i, "x": x, "y": y} for i, x, y in tags]}
+                w.add_message(ch, log_time=ns, publish_time=ns, data=json.dumps(msg).encode())
         w.finish()  # type: ignore[no-untyped-call]
 
 

@@ -3,18 +3,26 @@ cycle, judge the berm; resume after a kill.
 
 The shell around the pure parts: the world (``sim``: the mission's site preset with its boulders, craters and
 diggable soil, the start-zone fiducials), the rover's ports (``hw.rover_io.RoverIO``), the pipeline's
-perception and estimation stages (``autonomy.runtime.pipeline``), the planner and the behaviour-tree executive
-(``autonomy.construction``), and the crash-safe journal (``targets.journal``). Each tick::
+perceive, estimate, map and limit stages (``autonomy.runtime.pipeline``), the planner, the behaviour-tree
+executive and its navigation (``autonomy.construction``), and the crash-safe journal (``targets.journal``).
+Each tick (``hazards="map"``, the default: the rover's own stack)::
 
     frame = io.read();  observations = pipeline.perceive(frame);  estimate = pipeline.estimate(frame, ...)
+    pipeline.map_depth(frame, estimate)                     depth -> elevation map + hazard votes (terrain.py)
+    at 2 Hz: cm = construction_costmap(terrain, ...)        the costmap, the excavation zone drivable
+             port.update_costmap(cm, pose)                  -> the active PlannedNavigator (path check/replan)
+    port.observe(estimate, measured speed)
     drive, tool, events = executive.step(stamp, estimate, frame.tool, frame.battery)
-    drive = pipeline.limit(frame, drive, estimate)   (e-stop, stale inputs, speed limits; a lost estimate
-                                                      stops the rover unless the executive is relocalizing)
+                                                            a GoTo steps its PlannedNavigator (one per goal)
+    drive = pipeline.limit(frame, drive, estimate)          e-stop, stale inputs, lost (unless relocalizing)
+    drive = port.guard(drive, pose)                         collision monitor + the bucket's sweep in turns
     io.write(drive, tool); journal the events; world.clock.sleep_until(next tick)
 
-The pipeline runs in its plain configuration (its own waypoint navigation idle, no mapping): the executive
-navigates, with pure pursuit between poses and an optional ``Router`` (``--hazards oracle``: the true
-boulders and craters, a stand-in for the costmap planner until it is wired in).
+Each stage is timed (``summary["profile"]``; ``tick`` is the whole onboard loop). ``hazards="oracle"`` is a
+labelled comparison (pure pursuit around the site's true boulders and craters, ``disc_router``, no mapping);
+``hazards="none"`` drives straight lines. The camera renders a 640x480 frame only when a start-zone tag could
+be in view (``SimSensorProfile.camera_render = "fiducials"``: the detector is its only consumer); the
+160x120 depth stream runs at 3 Hz throughout.
 
 Measure (the executive's placeholder): on ``measure_requested`` the shell takes the site's elevation scan
 (noise-free, a stand-in for the rover's depth map), replans from it (``replan``, cycle indices continue) and
@@ -51,12 +59,22 @@ import numpy as np
 
 from autonomy.construction.executive import Executive, ExecutiveConfig, ExecutiveEvent
 from autonomy.construction.grid import HeightGrid
+from autonomy.construction.navigation import (
+    NavigationPort,
+    construction_costmap,
+    construction_navigator_params,
+    construction_terrain_params,
+)
 from autonomy.construction.planner import Plan, default_baseline, plan_mission, replan
 from autonomy.construction.routes import disc_router
 from autonomy.mission.mission_file import Mission
 from autonomy.msgs import Commands, DriveCommand, Pose2D
 from autonomy.runtime.metrics import absolute_trajectory_error
+from autonomy.runtime.navigator import NavigatorParams
 from autonomy.runtime.pipeline import Pipeline, RoverGeometry, mission_pipeline_config
+from autonomy.runtime.profiler import StageProfiler
+from autonomy.runtime.rates import RateGroup
+from autonomy.runtime.terrain import TerrainParams
 from targets.cli_common import (
     EXIT_BAD_INPUT,
     EXIT_FAILED,
@@ -66,7 +84,7 @@ from targets.cli_common import (
     sim_progress,
 )
 from targets.journal import Journal, JournalState
-from targets.run_folder import RunTrace, plot_paths, write_mcap, write_report_html
+from targets.run_folder import MapSnapshot, RunTrace, plot_paths, write_mcap, write_report_html
 
 if TYPE_CHECKING:
     from sim.backend import SimSensorProfile
@@ -74,11 +92,14 @@ if TYPE_CHECKING:
     from sim.world import World
 
 CONTROL_HZ = 20.0
-HAZARD_SOURCES = ("none", "oracle")
+# map: the rover's own stack (depth -> elevation map + hazard votes -> costmap -> PlannedNavigator), the default;
+# oracle: routes around the site's true boulders and craters (a labelled comparison); none: straight lines
+HAZARD_SOURCES = ("map", "oracle", "none")
 ORACLE_CLEARANCE_M = 0.5  # rover half-width (wheels: 0.34 m) plus a tracking and estimate margin
 ORACLE_MIN_CLEARANCE_M = 0.2  # where no route keeps the margin, it shrinks down to this (then: straight)
 BUCKET_SWING_M = 0.15  # more room around boulders: the bucket reaches 0.73 m ahead and swings in turns
 JOURNAL_NAME = "journal.log"
+MAP_LOG_PERIOD_S = 10.0  # the costmap goes to run.mcap at most this often (simulated seconds)
 
 
 class RunStopped(Exception):
@@ -91,11 +112,16 @@ class ConstructionResult:
     out_dir: Path
 
 
-def default_profile() -> SimSensorProfile:
-    """The construction run's sensors: the RGB camera (start-zone fiducials) at 2 Hz, no depth stream (the
-    measure step scans the site instead)."""
+def default_profile(hazards: str = "map") -> SimSensorProfile:
+    """The construction run's sensors. ``map`` (the rover's own navigation): the default RGB-D module (640x480
+    RGB at 3 Hz, 160x120 depth from the same render) that the terrain model maps from. ``oracle``/``none``:
+    the RGB camera (start-zone fiducials) at 2 Hz, no depth stream."""
     from sim.backend import SimSensorProfile
 
+    if hazards == "map":
+        # the RGB frame's only consumer is the fiducial detector: render it only when a tag could be in view
+        # (``SimSensorProfile.camera_render``); the depth stream renders its own 160x120 image otherwise
+        return SimSensorProfile(camera_render="fiducials")
     return SimSensorProfile(camera_rate_hz=2.0, depth_enabled=False)
 
 
@@ -137,6 +163,9 @@ def executive_config(mission: Mission) -> ExecutiveConfig:
         lunabotics=mission.mode == "lunabotics",
         relocalize_pose=reloc,
         park_pose=start,
+        # the lost guard pre-empts a haul in the middle of the obstacle zone: only past 0.7 m (the pipeline stops
+        # the rover at 0.75 m); the checkpoint before each cycle (sigma > 0.15 m) visits the tags in between
+        relocalize_sigma_m=0.7,
     )
 
 
@@ -203,7 +232,9 @@ def run_construction_in_sim(
     profile: SimSensorProfile | None = None,
     config: ExecutiveConfig | None = None,
     write_files: bool = True,
-    hazards: str = "none",
+    hazards: str = "map",
+    navigator: NavigatorParams | None = None,
+    terrain: TerrainParams | None = None,
 ) -> ConstructionResult:
     """Build ``mission``'s structures in simulation (one rover), journaling to ``out_dir/journal.log``.
 
@@ -211,10 +242,13 @@ def run_construction_in_sim(
     is an error. ``max_sim_s``: stop after this much simulated time in this session (as a kill would, but
     the summary is written). ``progress(mission_s, limit_s)``: once per simulated second; it may raise
     ``RunStopped`` to stop the run at once (the journal is left as a kill leaves it; nothing else is
-    written). ``profile``: the rover's sensors (default ``default_profile()``). ``hazards``: what the executive
-    knows of the obstacle zone: ``none`` (it drives straight between poses: the honest figure until the
-    costmap planner is wired in) or ``oracle`` (the site's true boulders and craters, routed around by
-    ``disc_router``: an upper bound standing in for that planner, labelled as such in the summary)."""
+    written). ``profile``: the rover's sensors (default ``default_profile(hazards)``). ``hazards``: how the
+    executive navigates: ``map`` (the rover's own stack: depth frames -> terrain model -> costmap ->
+    ``PlannedNavigator`` per goal, ``autonomy.construction.navigation``), ``oracle`` (pure pursuit around the
+    site's true boulders and craters by ``disc_router``: a labelled comparison) or ``none`` (straight lines).
+    ``navigator`` / ``terrain``: the planned navigation's and the terrain model's parameters (defaults:
+    ``construction_navigator_params()``, and ``construction_terrain_params()`` with the circular planner,
+    else ``TerrainParams()``)."""
     from sim.run_judge import RunJudge
     from sim.sites import make_site, preset
     from sim.world import World
@@ -235,7 +269,7 @@ def run_construction_in_sim(
         raise ValueError(f"{jpath}: a journal exists; resume it (--resume) or choose another folder")
     wall0 = time.perf_counter()
     site = make_site(preset(mission.site.preset), seed)
-    prof = profile if profile is not None else default_profile()
+    prof = profile if profile is not None else default_profile(hazards)
     cfg = config if config is not None else executive_config(mission)
     journal = Journal(jpath)
     world = World(seed, mission.site.beacons, site=site)
@@ -291,9 +325,21 @@ def run_construction_in_sim(
         pipe_cfg = mission_pipeline_config(
             replace(mission, waypoints=()), spec, RoverGeometry(io.drive.wheel_radius_m, io.drive.track_width_m)
         )
-        # Only the perceive, estimate and limit stages run here (the executive navigates): the pipeline's own
-        # navigation stays in its plain mode and its mapping off (the measure step scans the site).
-        pipeline = Pipeline(replace(pipe_cfg, navigation="waypoints", mapping=False))
+        # The pipeline's perceive, estimate, map and limit stages run here; the executive navigates (its own
+        # waypoint navigation stays idle). With ``map`` the terrain model's costmap feeds the executive's planned
+        # navigation (``NavigationPort``); the measure step still scans the site (a stand-in, module docstring).
+        honest = hazards == "map"
+        pipe_cfg = replace(pipe_cfg, navigation="waypoints", mapping=honest)
+        nav_params = navigator if navigator is not None else construction_navigator_params(cfg.max_speed_mps)
+        if terrain is None and nav_params.planner == "circular":
+            terrain = construction_terrain_params()
+        if terrain is not None:
+            pipe_cfg = replace(pipe_cfg, terrain=terrain)
+        pipeline = Pipeline(pipe_cfg)
+        port: NavigationPort | None = None
+        planning = RateGroup("planning", pipe_cfg.planning_hz)
+        if honest:
+            port = NavigationPort(nav_params, dig_zones=(zones.excavation_zone,))
         router = None
         if hazards == "oracle":
             discs = [(b.x_m, b.y_m, b.diameter_m / 2 + BUCKET_SWING_M) for b in site.boulders]
@@ -302,6 +348,7 @@ def run_construction_in_sim(
         executive = Executive(
             plan.cycles,
             cfg,
+            follower_factory=port.follower if port is not None else None,
             router=router,
             limits=mission.limits,
             model=spec.model,
@@ -309,6 +356,8 @@ def run_construction_in_sim(
             energy_offset_wh=energy0,
         )
         trace = RunTrace(spec.rover_id)
+        stage_prof = StageProfiler(time.perf_counter)  # the onboard loop's stages (wall time; not the physics)
+        last_map_s = -math.inf
         events: list[ExecutiveEvent] = []
         cycle_marks: dict[int, int] = {}
         period = 1.0 / CONTROL_HZ
@@ -321,12 +370,36 @@ def run_construction_in_sim(
         while True:
             frame = io.read()
             mission_t = frame.stamp_s - t_start + t_offset
-            observations = pipeline.perceive(frame)
-            estimate, _accepted = pipeline.estimate(frame, observations)
-            drive, tool, evs = executive.step(frame.stamp_s, estimate, frame.tool, frame.battery)
-            final, reason = pipeline.limit(frame, drive, estimate)
-            if reason == "localization lost" and executive.lost:
-                final = drive  # relocalizing: the executive drives to the fiducials on dead reckoning
+            t_tick = time.perf_counter()
+            with stage_prof.stage("perceive"):
+                observations = pipeline.perceive(frame)
+            with stage_prof.stage("estimate"):
+                estimate, _accepted = pipeline.estimate(frame, observations)
+            cm = None
+            if port is not None and pipeline.terrain is not None:
+                with stage_prof.stage("map"):
+                    pipeline.map_depth(frame, estimate)
+                if planning.due(frame.stamp_s):
+                    with stage_prof.stage("decide.costmap"):
+                        cm = construction_costmap(
+                            pipeline.terrain, zones.arena, zones.keep_out, (zones.excavation_zone,)
+                        )
+                    with stage_prof.stage("decide.plan"):
+                        port.update_costmap(cm, estimate.pose)
+                port.observe(estimate, pipeline.measured_speed_mps)
+            with stage_prof.stage("executive"):  # the tree, and the navigator's step inside a GoTo
+                drive, tool, evs = executive.step(frame.stamp_s, estimate, frame.tool, frame.battery)
+            with stage_prof.stage("limit"):
+                final, reason = pipeline.limit(frame, drive, estimate)
+                if reason == "localization lost" and executive.lost:
+                    final, reason = drive, ""  # relocalizing: the executive drives to the tags on dead reckoning
+                if port is not None and not reason:
+                    final, reason = port.guard(final, estimate.pose)
+            stage_prof.record("tick", time.perf_counter() - t_tick)
+            if cm is not None and write_files and frame.stamp_s - last_map_s >= MAP_LOG_PERIOD_S:
+                last_map_s = frame.stamp_s
+                snap = MapSnapshot((cm.grid.origin_x_m, cm.grid.origin_y_m), cm.grid.resolution_m, cm.cost)
+                trace.maps.append((mission_t, snap))
             io.write(Commands(spec.rover_id, final, tool))
             truth = rover.true_pose()
             trace.t_s.append(mission_t)
@@ -336,6 +409,16 @@ def run_construction_in_sim(
             trace.tags_seen.append(len(observations))
             trace.tags_accepted.append(_accepted)
             trace.cmd.append((final.linear_x_mps, final.angular_z_radps))
+            trace.tool_rad.append(tool.position_rad)
+            if observations:
+                trace.detections.append(
+                    (
+                        mission_t,
+                        tuple(
+                            (o.tag_id, round(o.tag_in_base.x_m, 3), round(o.tag_in_base.y_m, 3)) for o in observations
+                        ),
+                    )
+                )
             trace.waypoint_index.append(executive.current_cycle.index if executive.current_cycle else -1)
             trace.stop_reason.append(reason)
             for ev in evs:
@@ -389,6 +472,8 @@ def run_construction_in_sim(
             else:
                 t = round(e.stamp_s - t_start + t_offset, 2)
                 contact_log.append([t, t, e.obstacle_id, round(e.x_m, 2), round(e.y_m, 2)])
+        if port is not None:
+            trace.paths = [(t - t_start + t_offset, pts) for t, pts in port.stats.paths]
         obstacles = [(r.x_m, r.y_m, r.radius_m) for r in world.rocks]
         obstacles += [(c.x_m, c.y_m, c.diameter_m / 2) for c in site.craters]  # drawn alike: rocks and craters
     finally:
@@ -407,12 +492,17 @@ def run_construction_in_sim(
         "seed": seed,
         "rover_id": spec.rover_id,
         "resumed": bool(resume and state.records),
-        "hazard_source": hazards if hazards == "none" else "oracle (true boulders and craters: planner stand-in)",
+        "hazard_source": {
+            "map": "map (the rover's depth map -> costmap -> planned navigation)",
+            "oracle": "oracle (true boulders and craters: a comparison, not the rover's knowledge)",
+            "none": "none (straight lines between poses)",
+        }[hazards],
         "status": status,
         "end_reason": end_reason,
         "mission_seconds": round(mission_s, 2),
         "sim_seconds_this_session": round(mission_s - t_offset, 2),
         "wall_seconds": round(wall_s, 2),
+        "real_time_factor": round((mission_s - t_offset) / wall_s, 2) if wall_s > 0 else None,
         "berm_volume_cm3": fields["berm_volume_cm3"],
         "cycles_completed": len(completed),
         "completed_cycle_indices": completed,
@@ -429,11 +519,27 @@ def run_construction_in_sim(
         "planned_ideal_cycles_per_hour": round(ideal_rate, 2),
         "measured_cycles_per_hour": round(rate, 2),
         "cycle_efficiency": round(rate / ideal_rate, 3) if ideal_rate > 0 else None,
+        "navigation": (
+            {
+                "goals": port.stats.goals,
+                "plans": port.stats.plans,
+                "plan_failures": port.stats.plan_failures,
+                "recoveries": port.stats.recoveries,
+                "navigator_failures": port.stats.navigator_failures,
+                "monitor_stops": port.stats.monitor_stops,
+                "unblocks": port.stats.unblocks,
+                "goals_moved": port.stats.goals_moved,
+                "last_error": port.stats.last_error,
+            }
+            if port is not None
+            else None
+        ),
         "tag_observations": sum(trace.tags_seen),
         "tag_updates_accepted": sum(trace.tags_accepted),
         "localization_ate_m": round(ate, 4),
         "localization_max_error_m": round(max_err, 4),
         "judge_this_session": fields,
+        "profile": stage_prof.summary(),
         "contact_episodes_this_session": contact_log,
         "events": [
             {"t_s": round(e.stamp_s, 2), "kind": e.kind, "cycle": e.cycle, "detail": e.detail}
@@ -508,9 +614,9 @@ def register_construction(sim_subparsers: argparse._SubParsersAction[argparse.Ar
     p.add_argument(
         "--hazards",
         choices=HAZARD_SOURCES,
-        default="none",
-        help="obstacle knowledge: none (drive straight; default) or oracle (route around the true boulders and "
-        "craters: an upper bound until the costmap planner is wired in)",
+        default="map",
+        help="navigation: map (the rover's own depth map, costmap and planner; default), oracle (route around the "
+        "true boulders and craters: a comparison) or none (straight lines)",
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_sim_build)

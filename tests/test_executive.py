@@ -9,12 +9,17 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from autonomy.construction.executive import Executive, ExecutiveConfig, ExecutiveEvent
+from autonomy.construction.navigation import NavigationPort, construction_costmap
 from autonomy.construction.planner import Cycle, plan_mission
 from autonomy.mission.mission_file import load_mission
-from autonomy.msgs import Pose2D, PoseEstimate, ToolState
+from autonomy.mission.site_zones import Box
+from autonomy.msgs import DriveCommand, Pose2D, PoseEstimate, ToolState
+from autonomy.navigation.costmap import LETHAL, Costmap, GridSpec
+from autonomy.runtime.terrain import TerrainModel, TerrainParams
 
 ROOT = Path(__file__).resolve().parents[1]
 UCF = ROOT / "missions" / "lunabotics-ucf.yaml"
@@ -237,3 +242,116 @@ def test_disc_router_goes_around_hazards_and_straight_when_clear() -> None:
     assert disc_router(wall, 0.5, tall)(Pose2D(1.0, 1.9, 0.0), (7.0, 1.9)) == []  # none: straight
     narrow = disc_router(wall, 0.5, tall, min_clearance_m=0.25)(Pose2D(1.0, 1.9, 0.0), (7.0, 1.9))
     assert narrow and any(abs(x - 4.0) < 0.3 and 2.0 < y < 2.1 for x, y in narrow)  # through the middle gap
+
+
+# -- the executive on the rover's own navigation (autonomy.construction.navigation): the real planner,
+# follower, collision monitor and behaviour tree on costmaps built by hand
+
+ARENA = Box(0.0, 0.0, 8.1, 4.57)
+DIG_ZONE = Box(0.0, 2.3, 2.5, 4.57)
+GRID = GridSpec(-0.1, -0.1, 0.05, 96, 166)
+
+
+def _costmap(rocks: list[tuple[float, float, float]], extra: np.ndarray | None = None) -> Costmap:
+    """Lethal rock discs and everything outside the arena."""
+    xx = GRID.origin_x_m + (np.arange(GRID.cols) + 0.5) * GRID.resolution_m
+    yy = GRID.origin_y_m + (np.arange(GRID.rows) + 0.5) * GRID.resolution_m
+    x, y = np.meshgrid(xx, yy)
+    lethal = ~((x > ARENA.x_min_m) & (x < ARENA.x_max_m) & (y > ARENA.y_min_m) & (y < ARENA.y_max_m))
+    for rx, ry, r in rocks:
+        lethal |= np.hypot(x - rx, y - ry) <= r
+    if extra is not None:
+        lethal |= extra
+    return Costmap.from_lethal(GRID, lethal, TerrainParams().costmap)
+
+
+def _estimate(t: float, pose: Pose2D) -> PoseEstimate:
+    return PoseEstimate(t, pose, ((1e-4, 0.0, 0.0), (0.0, 1e-4, 0.0), (0.0, 0.0, 1e-4)))
+
+
+def _run(
+    ex: Executive, port: NavigationPort, rover: _TrackedRover, cm: Costmap, seconds: float
+) -> list[ExecutiveEvent]:
+    events: list[ExecutiveEvent] = []
+    t, last_x = 0.0, rover.pose
+    for k in range(round(seconds / DT)):
+        est = _estimate(t, rover.pose)
+        if k % 10 == 0:  # the planning rate (2 Hz)
+            port.update_costmap(cm, rover.pose)
+        v_meas = rover.pose.distance_to_m(last_x.x_m, last_x.y_m) / DT
+        last_x = rover.pose
+        port.observe(est, v_meas)
+        drive, tool, ev = ex.step(t, est, rover.tool_state(t))
+        final, _why = port.guard(drive, rover.pose)
+        events.extend(ev)
+        if any(e.kind == "measure_requested" for e in ev):
+            ex.measurement_done()
+        rover.apply(t, final.linear_x_mps, final.angular_z_radps, tool.position_rad)
+        rover.track.append((rover.pose.x_m, rover.pose.y_m))
+        t += DT
+        if any(e.kind == "cycle_completed" for e in ev):
+            break
+    return events
+
+
+@dataclass
+class _TrackedRover(FakeRover):
+    track: list[tuple[float, float]] = field(default_factory=list)
+
+
+def test_a_cycle_on_the_planned_navigation_goes_around_a_rock_on_the_straight_haul() -> None:
+    mission = load_mission(UCF)
+    cycle = plan_mission(mission).cycles[0]
+    # a rock right on the straight line from the dig strip's end to the dump stand
+    ex_, ey_ = cycle.dig_end_xy
+    rock = (0.5 * (ex_ + cycle.dump_pose.x_m), 0.5 * (ey_ + cycle.dump_pose.y_m), 0.2)
+    cm = _costmap([rock])
+    port = NavigationPort(dig_zones=(DIG_ZONE,))
+    ex = Executive([cycle], ExecutiveConfig(measure=False), follower_factory=port.follower)
+    rover = _TrackedRover(mission.rovers[0].start)
+    events = _run(ex, port, rover, cm, 400.0)
+    kinds = [e.kind for e in events]
+    assert kinds[:2] == ["cycle_started", "dug"] and "cycle_completed" in kinds, kinds
+    track = np.asarray(rover.track)
+    clearance = np.hypot(track[:, 0] - rock[0], track[:, 1] - rock[1]).min() - rock[2]
+    assert clearance > 0.34  # the rover's half-width: its wheels never touched the rock
+    assert port.stats.plans >= 2 and port.stats.goals >= 2
+    assert (
+        rover.dumped and math.hypot(rover.dumped[0][0] - cycle.pile_xy[0], rover.dumped[0][1] - cycle.pile_xy[1]) < 0.3
+    )
+
+
+def test_the_guard_lets_the_bucket_cut_into_the_dig_zone_but_stops_short_of_a_rock_elsewhere() -> None:
+    port = NavigationPort(dig_zones=(DIG_ZONE,))
+    xx = GRID.origin_x_m + (np.arange(GRID.cols) + 0.5) * GRID.resolution_m
+    yy = GRID.origin_y_m + (np.arange(GRID.rows) + 0.5) * GRID.resolution_m
+    x, y = np.meshgrid(xx, yy)
+    # the cut's edge, as the map sees it: a lethal band across the strip ahead (in the dig zone), and a rock
+    cut_edge = (np.abs(x - 1.45) < 0.05) & (np.abs(y - 2.8) < 0.3)
+    cm = _costmap([(4.0, 1.0, 0.2)], extra=cut_edge)
+    port.update_costmap(cm, Pose2D(1.0, 2.8, 0.0))
+    dig = DriveCommand(1.0, 0.12, 0.0)
+    out, why = port.guard(dig, Pose2D(1.0, 2.8, 0.0))  # the executive's DigForward: not navigating
+    assert out == dig and why == ""
+    toward_rock = DriveCommand(1.0, 0.12, 0.0)
+    out, why = port.guard(toward_rock, Pose2D(3.5, 1.0, 0.0))
+    assert out.linear_x_mps == 0.0 and why.startswith("collision monitor")
+
+
+def test_the_construction_costmap_reads_the_dig_zone_drivable_and_keeps_the_walls(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    terrain = TerrainModel(TerrainParams(), Pose2D(1.0, 1.0, 0.0), 0.0, ARENA)
+    g = terrain.grid()
+    xx = g.origin_x_m + (np.arange(g.cols) + 0.5) * g.resolution_m
+    yy = g.origin_y_m + (np.arange(g.rows) + 0.5) * g.resolution_m
+    x, y = np.meshgrid(xx, yy)
+    step = np.zeros(g.shape)
+    pits = ((np.abs(x - 1.5) < 0.1) & (np.abs(y - 3.0) < 0.1)) | ((np.abs(x - 6.5) < 0.1) & (np.abs(y - 1.0) < 0.1))
+    step[pits] = 0.2  # a cut's edge in the dig zone, and a step in the construction zone
+    hazard = np.zeros(g.shape, dtype=np.uint8)
+    monkeypatch.setattr(terrain, "layers", lambda: (np.zeros(g.shape), step, hazard))
+    cm = construction_costmap(terrain, ARENA, (), (DIG_ZONE,))
+    assert cm.cost_at(1.5, 3.0) < LETHAL
+    assert cm.cost_at(6.5, 1.0) == LETHAL
+    assert cm.cost_at(-0.05, 2.0) == LETHAL and cm.cost_at(8.15, 2.0) == LETHAL  # outside the arena

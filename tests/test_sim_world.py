@@ -553,3 +553,29 @@ def test_depth_profile_is_validated() -> None:
         SimSensorProfile(depth_rate_hz=0.0)
     assert SimSensorProfile(depth_width_px=100, depth_height_px=75).depth_decimation() is None
     assert SimSensorProfile(camera_enabled=False).depth_decimation() is None
+
+
+def test_camera_on_demand_renders_only_when_a_fiducial_could_be_in_view() -> None:
+    # camera_render="fiducials": no RGB frame while the tag is behind the rover (the depth stream goes on at
+    # its rate from its own render); frames again once the rover faces the tag
+    w = _world(beacons=[TAG], keep_clear_xy=[(0.0, 0.0), (2.0, 0.0)])
+    try:
+        r = w.add_rover("a", Pose2D(0.0, 0.0, math.pi), SimSensorProfile(camera_render="fiducials"))
+        assert r.camera is not None and r.depth is not None
+        frames, depths = [], []
+        for _ in range(21):
+            frames.append(r.camera.read())
+            depths.append(r.depth.read())
+            w.clock.sleep_until(w.clock.now_s() + 1.0 / CONTROL_HZ)
+        assert all(f is None for f in frames)
+        got = [d for d in depths if d is not None]
+        assert len(got) == 4 and all(d.depth_m.shape == (120, 160) for d in got)
+        assert np.isfinite(got[-1].depth_m).mean() > 0.3  # the ground ahead is seen
+        w.close()
+        w = _world(beacons=[TAG], keep_clear_xy=[(0.0, 0.0), (2.0, 0.0)])
+        r = w.add_rover("a", Pose2D(0.0, 0.0, 0.05), SimSensorProfile(camera_render="fiducials"))
+        assert r.camera is not None
+        frame = r.camera.read()
+        assert frame is not None and 5 in _detect(frame.image_bgr)[1]
+    finally:
+        w.close()

@@ -56,7 +56,7 @@ import statistics
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import py_trees
 from py_trees.common import Status
@@ -83,6 +83,14 @@ class Follower(Protocol):
     def set_waypoints(self, waypoints: Sequence[Waypoint], start: Pose2D | None = None) -> None: ...
 
     def update(self, stamp_s: float, pose: Pose2D) -> tuple[DriveCommand, NavigationStatus]: ...
+
+
+@runtime_checkable
+class GoalPoseFollower(Protocol):
+    """A follower that plans its own way to a goal pose (``autonomy.construction.navigation``): ``_GoTo`` gives
+    it the goal pose (with its heading) instead of the router's via points."""
+
+    def set_goal_pose(self, goal: Pose2D, start: Pose2D) -> None: ...
 
 
 FollowerFactory = Callable[[], Follower]
@@ -348,12 +356,15 @@ class _GoTo(_Leaf):
         c = self.ctx
         self.goal = self.goal_fn()
         pose = c.pose
-        via = list(c.router(pose, (self.goal.x_m, self.goal.y_m))) if c.router is not None else []
         tol = c.cfg.pose_tolerance_m
-        wps = [Waypoint(x, y, max(2 * tol, 0.25)) for x, y in via] + [Waypoint(self.goal.x_m, self.goal.y_m, tol)]
         self.follower = c.follower_factory()
-        self.follower.set_waypoints(wps, pose)
         self.turning = pose.distance_to_m(self.goal.x_m, self.goal.y_m) <= tol
+        if isinstance(self.follower, GoalPoseFollower):
+            self.follower.set_goal_pose(self.goal, pose)
+            return
+        via = list(c.router(pose, (self.goal.x_m, self.goal.y_m))) if c.router is not None else []
+        wps = [Waypoint(x, y, max(2 * tol, 0.25)) for x, y in via] + [Waypoint(self.goal.x_m, self.goal.y_m, tol)]
+        self.follower.set_waypoints(wps, pose)
 
     def update(self) -> Status:
         c = self.ctx

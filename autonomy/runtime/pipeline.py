@@ -252,6 +252,11 @@ class Pipeline:
         return self._ekf.estimate(frame.stamp_s), accepted
 
     @property
+    def measured_speed_mps(self) -> float:
+        """Forward speed from the last two odometry updates (m/s), for stuck detection."""
+        return self._measured_speed_mps
+
+    @property
     def landmark_ekf(self) -> LandmarkEkf:
         return self._ekf
 
