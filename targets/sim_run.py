@@ -182,6 +182,10 @@ def run_mission_in_sim(
                 "plans": navigator.plans,
                 "plan_failures": navigator.plan_failures,
                 "recoveries": navigator.recoveries,
+                "reapproaches": navigator.reapproaches,
+                "circular_fallbacks": navigator.circular_fallbacks,
+                "reloc_stops": navigator.reloc_stops,
+                "reloc_fixes": navigator.reloc_fixes,
                 "navigation_error": navigator.last_error,
                 "collision_monitor_ticks": dict(sorted(monitor_counts.items())),
             }

@@ -126,3 +126,18 @@ def test_lost_estimate_stops_the_rover_and_is_reported() -> None:
     RoverLoop(io, io.clock, pipeline, control_hz=20.0, max_steps=20, observer=observe).run()
     assert all(lost and reason == "localization lost" and v == 0.0 for lost, reason, v in reports[2:])
     assert set(Pipeline.STAGES) >= {"map"}
+
+
+def test_planned_mode_takes_waypoints_without_headings() -> None:
+    """A planned-navigation mission whose waypoints carry no ``yaw_rad`` builds its navigator with heading-free
+    goals (it used to build NaN-yaw poses, which the message contract rejects)."""
+    config = PipelineConfig(
+        rover_id="r1",
+        geometry=RoverGeometry(0.15, 0.6),
+        start=Pose2D(0.0, 0.0, 0.0),
+        landmarks=(),
+        waypoints=SQUARE,
+        navigation="planned",
+    )
+    pipeline = Pipeline(config)
+    assert pipeline.navigator is not None and len(pipeline.navigator.goals) == len(SQUARE)

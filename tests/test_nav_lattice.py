@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from matplotlib.path import Path as MplPath
 
-from autonomy.msgs import Pose2D, PoseEstimate, wrap_angle_rad
+from autonomy.msgs import Landmark, Pose2D, PoseEstimate, wrap_angle_rad
 from autonomy.navigation.costmap import LETHAL, Costmap, CostmapParams, GridSpec
 from autonomy.navigation.lattice import ROVER_OUTLINE_M, LatticeParams, LatticePlanner, OrientedPath
 from autonomy.navigation.planner import NoPathError, NoPathReason, Planner
@@ -207,6 +207,16 @@ def test_navigator_drives_the_oriented_plan_leg_by_leg_to_the_pose() -> None:
     assert not any(_overlaps(centres, p.x_m, p.y_m, p.yaw_rad) for p in poses[::2])
 
 
+def test_a_goal_without_heading_is_reached_with_any_heading() -> None:
+    """An ``(x, y)`` goal (a mission waypoint without ``yaw_rad``) is planned and reached with whatever heading
+    the approach gives (a NaN yaw is not a valid Pose2D: a planned mission without headings used to raise)."""
+    cm = _gap_world(1.15)
+    nav = PlannedNavigator([(5.0, 3.0)])
+    poses = _drive(nav, cm, Pose2D(1.0, 1.0, 0.0))
+    assert nav.done and not nav.failed, nav.last_error
+    assert poses[-1].distance_to_m(5.0, 3.0) < 0.1
+
+
 def test_navigator_keeps_the_circular_planner_as_an_option() -> None:
     cm = _gap_world(2.0)
     nav = PlannedNavigator([Pose2D(5.0, 3.0, 0.0)], NavigatorParams(planner="circular"))
@@ -225,3 +235,84 @@ def test_navigator_falls_back_to_the_centre_plan_when_the_goal_outline_collides(
     strict = PlannedNavigator([goal], NavigatorParams(circular_fallback=False))
     strict.update_costmap(cm, Pose2D(1.0, 1.0, 0.0))
     assert strict.path is None and "goal_blocked" in strict.last_error
+
+
+def _drive_drifting(
+    nav: PlannedNavigator, cm: Costmap, start: Pose2D, offset: tuple[float, float], landmark_xy: tuple[float, float]
+) -> tuple[list[Pose2D], list[bool]]:
+    """``_drive`` with an estimate ``offset`` from the truth (odometry drift, sigma 0.3 m) once past the wall
+    (x > 3.5 m) until the rover stands facing ``landmark_xy`` (within 30 deg): then a fix (``landmarks_used``
+    = 1) removes the drift for good."""
+    x, y, th = start.x_m, start.y_m, start.yaw_rad
+    dt = 0.05
+    poses: list[Pose2D] = []
+    fixes: list[bool] = []
+    ox, oy = 0.0, 0.0
+    drifted = False
+    big = ((0.09, 0.0, 0.0), (0.0, 0.09, 0.0), (0.0, 0.0, 1e-4))
+    small = ((1e-4, 0.0, 0.0), (0.0, 1e-4, 0.0), (0.0, 0.0, 1e-4))
+    v = 0.0
+    for i in range(8000):
+        truth = Pose2D(x, y, th)
+        poses.append(truth)
+        bearing = math.atan2(landmark_xy[1] - y, landmark_xy[0] - x)
+        fix = abs(v) < 1e-3 and abs(wrap_angle_rad(bearing - th)) < math.radians(30.0)
+        if fix:
+            ox, oy = 0.0, 0.0
+        elif x > 3.5 and not drifted:
+            ox, oy = offset
+            drifted = True
+        fixes.append(fix)
+        est = Pose2D(x + ox, y + oy, th)
+        if i % 10 == 0:
+            nav.update_costmap(cm, est)
+        cov = small if (ox, oy) == (0.0, 0.0) else big
+        cmd = nav.step(i * dt, PoseEstimate(i * dt, est, cov, landmarks_used=int(fix)), v)
+        cmd = nav.guard(cmd, est).command
+        v = cmd.linear_x_mps
+        if nav.done or nav.failed:
+            break
+        th += cmd.angular_z_radps * dt
+        x += cmd.linear_x_mps * math.cos(th) * dt
+        y += cmd.linear_x_mps * math.sin(th) * dt
+    return poses, fixes
+
+
+def test_relocalization_stop_turns_to_the_landmarks_and_reapproaches_the_goal() -> None:
+    """A far goal reached by a drifted estimate: the rover turns in place towards the surveyed tags, waits for
+    fixes, and approaches the goal again, ending within 5 cm / 3 deg of it in truth (without the landmarks it
+    stops where the drift puts it, 14 cm off)."""
+    cm = _gap_world(1.15)
+    goal = Pose2D(5.0, 3.0, math.pi / 2)
+    tag = Landmark(0, 1.0, 0.1, 0.4, 0.2, math.pi / 2)  # 5 m away, facing +y
+    start = Pose2D(1.0, 1.0, 0.0)
+    blind = PlannedNavigator([goal])
+    poses, _ = _drive_drifting(blind, cm, start, (0.1, -0.1), (tag.x_m, tag.y_m))
+    assert blind.done and blind.reloc_stops == 0
+    assert poses[-1].distance_to_m(goal.x_m, goal.y_m) > 0.1
+
+    nav = PlannedNavigator([goal], landmarks=[tag])
+    poses, fixes = _drive_drifting(nav, cm, start, (0.1, -0.1), (tag.x_m, tag.y_m))
+    assert nav.done and not nav.failed, nav.last_error
+    assert nav.reloc_stops == 1 and nav.reloc_fixes > 0 and any(fixes)
+    end = poses[-1]
+    assert end.distance_to_m(goal.x_m, goal.y_m) < 0.05
+    assert abs(wrap_angle_rad(end.yaw_rad - goal.yaw_rad)) < math.radians(3.0)
+    centres = _centres(cm)
+    assert not any(_overlaps(centres, p.x_m, p.y_m, p.yaw_rad) for p in poses[::2])
+
+
+def test_no_relocalization_stop_near_the_landmarks_or_with_a_small_sigma() -> None:
+    nav = PlannedNavigator([Pose2D(2.0, 2.0, 0.0)], landmarks=[Landmark(0, 1.0, 0.1, 0.4, 0.2, math.pi / 2)])
+    cov = ((0.09, 0.0, 0.0), (0.0, 0.09, 0.0), (0.0, 0.0, 1e-4))
+    nav.update_costmap(_gap_world(1.15), Pose2D(2.0, 2.0, 0.0))
+    assert not nav._start_reloc(0.0, PoseEstimate(0.0, Pose2D(2.0, 2.0, 0.0), cov))  # 2.1 m from the tag
+    assert nav.reloc_heading_rad(Pose2D(1.0, -1.0, 0.0)) is None  # behind the tag's face
+    far = Pose2D(5.0, 3.0, 0.0)  # 4.9 m from the tag
+    small = ((1e-4, 0.0, 0.0), (0.0, 1e-4, 0.0), (0.0, 0.0, 1e-4))
+    assert not nav._start_reloc(0.0, PoseEstimate(0.0, far, small))
+    assert nav._start_reloc(0.0, PoseEstimate(0.0, far, cov)) and nav.reloc_stops == 1
+    with pytest.raises(ValueError, match="reloc_min_range_m"):
+        NavigatorParams(reloc_min_range_m=0.0)
+    with pytest.raises(ValueError, match="reloc_view_offsets_rad"):
+        NavigatorParams(reloc_view_offsets_rad=())

@@ -44,9 +44,12 @@ def test_ucf_crossing(seed: int, repo_root: Path) -> None:
     """Seeds whose obstacle zone has a way through for the 0.9 m wide rover (seeds 4, 5, 7, 8 stop with no path:
     their gaps are narrower than its outline on the perceived map, 5, 8 and 10 even on the true obstacles):
     completed with no rock contact or crater crossing, at the dig pose (tags in view) within 5 cm and 3 deg.
-    The dump pose (5.5 m from the only tags, none in view) is judged on the true pose: odometry drift alone
-    left it 2-27 cm / 0.7-3.6 deg off on seeds 1-3 and 6 (an estimation limit, not the navigation's)."""
+    The dump pose (4.7-5.5 m from the only tags, behind the rover) is judged on the true pose: the navigator
+    makes a relocalization stop at the start of its approach leg (turns to the tags, waits for fixes), which
+    brought it from 9-27 cm to 7-8 cm on these seeds; what remains is the odometry drift of the turn back and
+    the approach (the simulated skid-steer slides on turns in place, which its odometry does not see)."""
     mission = load_mission(repo_root / "missions" / "ucf-crossing.yaml")
+
     s = run_mission_in_sim(mission, seed, None).summary
     assert s["status"] == "completed", (s["end_reason"], s["navigation_error"])
     assert s["score"]["rock_contacts"] == 0 and s["score"]["crater_crossings"] == 0
@@ -54,5 +57,6 @@ def test_ucf_crossing(seed: int, repo_root: Path) -> None:
     dump_deg, dig_deg = s["waypoint_true_yaw_errors_deg"]
     assert dig_m is not None and dig_m <= 0.05 and dig_deg is not None and dig_deg <= 3.0, (dig_m, dig_deg)
     assert dump_m is not None and dump_deg is not None
+    assert s["reloc_stops"] >= 1 and dump_m <= 0.12, (dump_m, s["reloc_stops"])  # before the stops: 9-27 cm
     if dump_m > 0.05 or dump_deg > 3.0:
-        pytest.xfail(f"dump pose {dump_m * 100:.1f} cm / {dump_deg:.1f} deg off: odometry drift, no tag in view")
+        pytest.xfail(f"dump pose {dump_m * 100:.1f} cm / {dump_deg:.1f} deg off: drift after the last fix")

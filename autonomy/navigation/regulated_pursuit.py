@@ -16,8 +16,9 @@ One tick::
                  r_prox  = 1 - (1 - min_proximity_ratio) cost(p) / 252       (costmap's graded cost at p)
                  r_slope = 1 - (1 - min_slope_ratio) min(1, slope / max_slope_deg)
                then v* <= max(approach_min_speed, sqrt(2 approach_decel (d_goal - xy_tolerance / 2)))
-    command    rotate in place (v = 0, w = clip(gain alpha)) when |alpha| > rotate_enter_rad (hysteresis);
-               else v = sign v*, w = kappa |v| (sign = -1 reversing)
+    command    rotate in place (v = 0, w = clip(gain alpha)) when |alpha| > rotate_enter_rad, or when
+               |kappa| > max_track_curvature_per_m and |alpha| > rotate_exit_rad (hysteresis: back to tracking
+               when |alpha| < rotate_exit_rad); else v = sign v*, w = kappa |v| (sign = -1 reversing)
     final      within xy_tolerance_m of the goal position: align to the goal heading in place with
                |w| = clip(sqrt(2 max_yaw_accel |dyaw| ) , min_rotate_radps, max_yaw_rate) (no overshoot);
                done when |dyaw| < yaw_tolerance_rad (or no goal heading). Leaves ALIGN again only if the
@@ -70,6 +71,10 @@ class RegulatedPursuitParams:
     xy_tolerance_m: float = 0.03  # below the 5 cm target: margin for the last tick's motion
     yaw_tolerance_rad: float = math.radians(1.5)  # below the 3 deg target
     min_rotate_radps: float = 0.05
+    # tighter arcs than this are turned in place instead (inf: never): a skid-steer slides sideways on tight
+    # arcs, which its wheel odometry does not see (sim: 2 cm/m of drift at |kappa| < 0.1/m, 11 cm/m at 0.5-1/m,
+    # 27 cm/m at 2-4/m; a turn in place 1-3 cm per 150 deg)
+    max_track_curvature_per_m: float = math.inf
     control_period_s: float = 0.05
     max_dt_s: float = 0.2
 
@@ -99,6 +104,11 @@ class RegulatedPursuitParams:
                 raise ValueError(f"RegulatedPursuitParams.{name}: must be in (0, 1], got {v}")
         if self.lookahead_max_m < self.lookahead_min_m:
             raise ValueError("RegulatedPursuitParams: lookahead_max_m < lookahead_min_m")
+        if not (self.max_track_curvature_per_m > 0.0):
+            raise ValueError(
+                f"RegulatedPursuitParams.max_track_curvature_per_m: must be > 0 (inf: no limit), got "
+                f"{self.max_track_curvature_per_m}"
+            )
         if not 0.0 <= self.rotate_exit_rad <= self.rotate_enter_rad <= math.pi:
             raise ValueError("RegulatedPursuitParams: need 0 <= rotate_exit_rad <= rotate_enter_rad <= pi")
         if not 0.0 <= self.approach_min_speed_mps <= self.max_speed_mps:
@@ -238,9 +248,13 @@ class RegulatedPurePursuit:
         tx, ty = (gx, gy) if d_goal <= look or s + look >= total else self._point_at(path, s + look)
         dist_t = math.hypot(tx - pose.x_m, ty - pose.y_m)
         alpha = wrap_angle_rad(math.atan2(ty - pose.y_m, tx - pose.x_m) - heading) if dist_t > 1e-9 else 0.0
+        kappa = 2.0 * math.sin(alpha) / max(dist_t, 1e-9)
         if self._phase == FollowPhase.ROTATE and abs(alpha) < prm.rotate_exit_rad:
             self._phase = FollowPhase.TRACK
-        elif self._phase == FollowPhase.TRACK and abs(alpha) > prm.rotate_enter_rad:
+        elif self._phase == FollowPhase.TRACK and (
+            abs(alpha) > prm.rotate_enter_rad
+            or (abs(kappa) > prm.max_track_curvature_per_m and abs(alpha) > prm.rotate_exit_rad)
+        ):
             self._phase = FollowPhase.ROTATE
         self.status = FollowStatus(stamp_s, self._phase, s, d_goal, cross, yaw_err)
         if self._phase == FollowPhase.ROTATE:
@@ -249,7 +263,6 @@ class RegulatedPurePursuit:
                 w = math.copysign(prm.min_rotate_radps, alpha)
             return 0.0, w, True
 
-        kappa = 2.0 * math.sin(alpha) / max(dist_t, 1e-9)
         r_curv = 1.0 if abs(kappa) < 1e-9 else min(1.0, (1.0 / abs(kappa)) / prm.regulated_min_radius_m)
         r_prox = 1.0
         if costmap is not None:

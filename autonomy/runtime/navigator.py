@@ -28,6 +28,18 @@ Every control tick (``step``)::
     cmd   <- rec.command; a REPLAN plans again from p
     goal k reached (follower DONE on the last leg) -> k + 1, planned at once on the last costmap
 
+Relocalization stop (only with ``landmarks``, the surveyed fiducials): a goal far from every tag (the nearest
+facing one >= ``reloc_min_range_m``) is reached on dead reckoning alone. When the rover reaches the start of
+its final approach leg (or, failing that, the goal) with a position sigma above ``reloc_sigma_m`` and no fix
+for ``reloc_fix_age_s``, it turns in place (only where the outline's sweep is clear on the costmap) to look at
+the tags (views offset from their centroid: the bucket hides what is dead ahead), waits for fixes (up to
+``reloc_wait_s``), then plans the goal pose again from the corrected estimate (a re-approach)::
+
+    turn   w = dir * clip(sqrt(max_yaw_accel |e|), min_rotate, max_yaw_rate),  e = wrap(view - yaw)
+    wait   until fixes >= reloc_min_fixes and sigma <= reloc_done_sigma_m, or reloc_wait_s; a view with no
+           fix for reloc_view_s -> the next view
+    then   plan(pose -> goal), drive it; at most reloc_max_stops stops per goal
+
 The collision monitor is applied by the pipeline's limit stage (``guard``), last, whatever the rest says.
 Circular planner: when the start cell is blocked (the rover stands in an inflated cell) the plan starts from
 the nearest drivable cell within ``escape_radius_m``, and the path is prefixed with the rover's position.
@@ -43,7 +55,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from autonomy.msgs import DriveCommand, NavigationStatus, Pose2D, PoseEstimate
+from autonomy.msgs import DriveCommand, Landmark, NavigationStatus, Pose2D, PoseEstimate, wrap_angle_rad
 from autonomy.navigation.collision_monitor import (
     CollisionMonitor,
     CollisionMonitorParams,
@@ -63,9 +75,16 @@ class NavigatorParams:
     # and in place (measured in the sim: 10 cm of lateral error over a 0.5 m arc at 0.3 rad/s, against 2 cm per
     # 1.2 m straight and 2 cm per half turn in place), but every turn in place sweeps the bucket (0.86 m from
     # base_link) around the rover: 10 deg gave more rock contacts (seed 1: 5 against 1)
+    # arcs tighter than 2 m radius are turned in place (the sim's skid-steer slides sideways on them: odometry
+    # drift 11-60 cm/m, against 2 cm/m straight; UCF dump pose 10.4/11.9/20.3 cm -> 7.9/6.7/10.3 on seeds 3/6/2);
+    # the final position within 2 cm of the estimate (3 cm left 5.3-5.4 cm in truth at the dig pose, seeds 2-3)
     pursuit: RegulatedPursuitParams = field(
         default_factory=lambda: RegulatedPursuitParams(
-            rotate_enter_rad=math.radians(25.0), rotate_exit_rad=math.radians(4.0), max_speed_mps=0.25
+            rotate_enter_rad=math.radians(25.0),
+            rotate_exit_rad=math.radians(4.0),
+            max_speed_mps=0.25,
+            max_track_curvature_per_m=0.5,
+            xy_tolerance_m=0.02,
         )
     )
     # the monitor's circle stays inside the costmap's inscribed radius (0.45 m): it guards against what the map
@@ -98,22 +117,91 @@ class NavigatorParams:
     # oriented mode: a goal pose whose outline overlaps an obstacle on the map (a dump pose with the bucket over
     # the berm) is planned by the 2-D planner instead (the rover's centre only, as before); False: no path
     circular_fallback: bool = True
+    # relocalization stop (needs the surveyed landmarks, ``PlannedNavigator(..., landmarks=...)``): a goal
+    # reached (by the estimate) with a position sigma above ``reloc_sigma_m`` is not yet declared reached: the
+    # rover turns in place (where the outline's sweep is clear on the map) to face the centroid of the
+    # landmarks whose printed face is towards it within ``reloc_max_range_m``, waits there until the estimator
+    # has accepted ``reloc_min_fixes`` fiducial updates and the sigma is below ``reloc_done_sigma_m`` (at most
+    # ``reloc_wait_s``), then approaches the goal pose again. At most ``reloc_max_stops`` stops per goal.
+    reloc_sigma_m: float = 0.1
+    reloc_done_sigma_m: float = 0.03
+    reloc_min_fixes: int = 10
+    reloc_wait_s: float = 20.0
+    reloc_max_range_m: float = 7.0
+    # no stop where a landmark facing the rover is nearer than this (the final approach to the dig pose, 3.3 m
+    # from the bar, faces it and gets fixes on its way; a stop there only added turns)
+    reloc_min_range_m: float = 4.0
+    reloc_max_stops: int = 1
+    reloc_fix_age_s: float = 5.0  # ... and only when the estimator has accepted no fiducial for this long
+    # where: at the pre-goal point (the start of the final approach leg, ``LatticeParams.approach_m`` behind the
+    # goal: the rover turns back and drives the approach leg after the fixes) when True, else at the goal
+    reloc_at_pre_goal: bool = True
+    reloc_yaw_tolerance_rad: float = math.radians(3.0)
+    # the views tried in turn (offsets from the heading to the landmarks, the one towards the goal heading
+    # first), each for ``reloc_view_s`` while it gives no fix: in the sim the bucket hides the bar's tags 4-5 m
+    # away at the image centre (20 s facing them: no fix; 20 deg to the side: fixes)
+    reloc_view_offsets_rad: tuple[float, ...] = (math.radians(20.0), math.radians(-20.0), 0.0)
+    reloc_view_s: float = 3.0
 
     def __post_init__(self) -> None:
         if self.planner not in ("oriented", "circular"):
             raise ValueError(f"NavigatorParams.planner: must be 'oriented' or 'circular', got {self.planner!r}")
-        for name in ("leg_tolerance_m", "leg_pass_m"):
+        positive = (
+            "leg_tolerance_m",
+            "leg_pass_m",
+            "reloc_sigma_m",
+            "reloc_done_sigma_m",
+            "reloc_max_range_m",
+            "reloc_min_range_m",
+            "reloc_wait_s",
+            "reloc_yaw_tolerance_rad",
+            "reloc_view_s",
+            "reloc_fix_age_s",
+        )
+        for name in positive:
             v = getattr(self, name)
             if not (math.isfinite(v) and v > 0.0):
                 raise ValueError(f"NavigatorParams.{name}: must be finite and > 0, got {v}")
+        if not self.reloc_view_offsets_rad or not all(math.isfinite(a) for a in self.reloc_view_offsets_rad):
+            raise ValueError(
+                f"NavigatorParams.reloc_view_offsets_rad: needs finite offsets, got {self.reloc_view_offsets_rad}"
+            )
+        if self.reloc_min_fixes < 0 or self.reloc_max_stops < 0:
+            raise ValueError(
+                "NavigatorParams.reloc_min_fixes / reloc_max_stops: must be >= 0, got "
+                f"{self.reloc_min_fixes} / {self.reloc_max_stops}"
+            )
 
 
 class PlannedNavigator:
-    """Drives to ``goals`` (poses; a NaN yaw means any heading) one after the other (module docstring)."""
+    """Drives to ``goals`` one after the other (module docstring). A goal is a pose, or an ``(x_m, y_m)`` pair
+    for a position reached with any heading."""
 
-    def __init__(self, goals: Sequence[Pose2D], params: NavigatorParams | None = None) -> None:
+    def __init__(
+        self,
+        goals: Sequence[Pose2D | tuple[float, float]],
+        params: NavigatorParams | None = None,
+        landmarks: Sequence[Landmark] = (),
+    ) -> None:
         self.params = params or NavigatorParams()
-        self.goals = tuple(goals)
+        # the goals as poses (a heading-free goal carries yaw 0 there) and their headings (None: any heading)
+        self.goals = tuple(g if isinstance(g, Pose2D) else Pose2D(g[0], g[1], 0.0) for g in goals)
+        self._goal_yaws: tuple[float | None, ...] = tuple(g.yaw_rad if isinstance(g, Pose2D) else None for g in goals)
+        self.landmarks = tuple(landmarks)  # surveyed fiducials, for the relocalization stops
+        self.reloc_stops = 0  # relocalization stops made (all goals)
+        self.reloc_fixes = 0  # fiducial updates accepted while waiting at them
+        self._reloc_phase = ""  # "" | "turn" | "wait"
+        self._reloc_yaw = 0.0
+        self._reloc_views: tuple[float, ...] = ()
+        self._reloc_view = 0
+        self._reloc_dir = 1.0
+        self._reloc_since_s = 0.0
+        self._reloc_at_goal = 0  # stops made at the current goal
+        self._last_fix_s = -math.inf  # the last tick the estimator accepted a fiducial update
+        self._reloc_fixes_here = 0
+        self._reloc_turn_s = 0.0
+        self._reloc_view_fixes = 0
+        self._reloc_view_s = 0.0
         self.planner = Planner()
         self.lattice = LatticePlanner(replace(self.params.lattice, outline_m=self.params.outline_m))
         self.oriented: OrientedPath | None = None  # the lattice plan (oriented mode)
@@ -147,6 +235,10 @@ class PlannedNavigator:
 
     def _goal(self) -> Pose2D:
         return self.goals[self.index]
+
+    def _goal_yaw(self) -> float | None:
+        """The current goal's heading, None when any heading will do."""
+        return self._goal_yaws[self.index]
 
     def _start_xy(self, cm: Costmap, pose: Pose2D) -> tuple[float, float]:
         """The rover's position, or the nearest drivable cell centre within ``escape_radius_m``."""
@@ -193,15 +285,14 @@ class PlannedNavigator:
         if start != (pose.x_m, pose.y_m):  # escaping an inflated cell: start from where the rover is
             pts = np.vstack([[pose.x_m, pose.y_m], path.points_xy_m])
             path = replace(path, points_xy_m=pts)
-        yaw = None if math.isnan(goal.yaw_rad) else goal.yaw_rad
-        self.path = path.with_goal(goal_yaw_rad=yaw)
+        self.path = path.with_goal(goal_yaw_rad=self._goal_yaw())
         self._leg_path = self.path
         self.plans += 1
         self.last_error = ""
 
     def _plan_oriented(self, cm: Costmap, pose: Pose2D) -> None:
         goal = self._goal()
-        yaw = None if math.isnan(goal.yaw_rad) else goal.yaw_rad
+        yaw = self._goal_yaw()
         try:
             plan = self.lattice.plan(cm, (pose.x_m, pose.y_m, pose.yaw_rad), (goal.x_m, goal.y_m), yaw)
         except NoPathError as e:
@@ -264,6 +355,10 @@ class PlannedNavigator:
         pose = estimate.pose
         if self.done or self.failed:
             return DriveCommand.stop(stamp_s)
+        if estimate.landmarks_used > 0:
+            self._last_fix_s = stamp_s
+        if self._reloc_phase:
+            return self._reloc_step(stamp_s, estimate)
         if self.path is None:
             self._plan(pose)
             if self.path is None:
@@ -273,10 +368,13 @@ class PlannedNavigator:
                     self.failed = True
                 return DriveCommand.stop(stamp_s)
         self._no_path_since_s = None
-        self._advance_leg(pose)
+        if self._advance_leg(pose) and self._at_pre_goal() and self._start_reloc(stamp_s, estimate):
+            return DriveCommand.stop(stamp_s)
         before = self.follower.status.phase
         cmd = self.follower.step(estimate, self._leg_path, stamp_s, costmap=self.costmap)
         if self.follower.status.done and self._advance_leg(pose):
+            if self._at_pre_goal() and self._start_reloc(stamp_s, estimate):
+                return DriveCommand.stop(stamp_s)
             cmd = self.follower.step(estimate, self._leg_path, stamp_s, costmap=self.costmap)
         if (
             self.oriented is not None
@@ -291,7 +389,10 @@ class PlannedNavigator:
             if self.path is None:
                 return DriveCommand.stop(stamp_s)
             cmd = self.follower.step(estimate, self._leg_path, stamp_s, costmap=self.costmap)
+        if self.follower.status.done and self._start_reloc(stamp_s, estimate):
+            return DriveCommand.stop(stamp_s)
         if self.follower.status.done:
+            self._reloc_at_goal = 0
             self.reached = (*self.reached, self.index)
             self.index += 1
             self.path = None
@@ -310,6 +411,136 @@ class PlannedNavigator:
             self.recoveries += 1
             self._plan(pose)
         return rec.command
+
+    # -- relocalization stop ---------------------------------------------------------------------------------
+
+    def _nearest_landmark_m(self, pose: Pose2D) -> float:
+        return min((math.hypot(pose.x_m - lm.x_m, pose.y_m - lm.y_m) for lm in self.landmarks), default=math.inf)
+
+    def reloc_heading_rad(self, pose: Pose2D) -> float | None:
+        """The heading from ``pose`` to the centroid of the landmarks whose printed face points towards it within
+        ``reloc_max_range_m`` (None: no such landmark)."""
+        pts = [
+            (lm.x_m, lm.y_m)
+            for lm in self.landmarks
+            if math.hypot(pose.x_m - lm.x_m, pose.y_m - lm.y_m) <= self.params.reloc_max_range_m
+            and (pose.x_m - lm.x_m) * math.cos(lm.facing_yaw_rad) + (pose.y_m - lm.y_m) * math.sin(lm.facing_yaw_rad)
+            > 0.0
+        ]
+        if not pts:
+            return None
+        cx = sum(p[0] for p in pts) / len(pts)
+        cy = sum(p[1] for p in pts) / len(pts)
+        return math.atan2(cy - pose.y_m, cx - pose.x_m)
+
+    def _turn_free(self, pose: Pose2D, yaw_rad: float, direction: float) -> bool:
+        """The outline turning in place from ``pose.yaw_rad`` to ``yaw_rad`` in ``direction`` (+1: left) is clear
+        of the costmap's lethal cells at every heading bin it sweeps."""
+        cm = self.costmap
+        if cm is None:
+            return False
+        fp = self.lattice.footprint(cm.grid.resolution_m)
+        turn = wrap_angle_rad(yaw_rad - pose.yaw_rad)
+        if direction * turn < 0.0:
+            turn += direction * 2.0 * math.pi
+        n = max(1, math.ceil(abs(turn) / (0.5 * fp.bin_width_rad)))
+        return all(self.lattice.pose_free(cm, pose.x_m, pose.y_m, pose.yaw_rad + turn * i / n) for i in range(n + 1))
+
+    def _start_reloc(self, stamp_s: float, estimate: PoseEstimate) -> bool:
+        """At a goal reached by the estimate: start a relocalization stop if it is needed and possible."""
+        prm = self.params
+        pose = estimate.pose
+        if (
+            not self.landmarks
+            or self._reloc_at_goal >= prm.reloc_max_stops
+            or estimate.position_sigma_m() <= prm.reloc_sigma_m
+            or stamp_s - self._last_fix_s < prm.reloc_fix_age_s
+        ):
+            return False
+        centre = self.reloc_heading_rad(pose)
+        if centre is None or self._nearest_landmark_m(pose) < prm.reloc_min_range_m:
+            return False
+        goal_yaw = self._goal_yaw()
+        towards = 1.0 if goal_yaw is None or wrap_angle_rad(goal_yaw - centre) >= 0.0 else -1.0
+        self._reloc_views = tuple(wrap_angle_rad(centre + towards * a) for a in prm.reloc_view_offsets_rad)
+        self._reloc_view = -1
+        self._reloc_since_s = stamp_s
+        if not self._next_reloc_view(pose, stamp_s):
+            return False
+        self._reloc_at_goal += 1
+        self.reloc_stops += 1
+        self._reloc_fixes_here = 0
+        self.follower.reset()
+        self.recovery.reset()
+        return True
+
+    def _at_pre_goal(self) -> bool:
+        """Oriented mode, ``reloc_at_pre_goal``: the rover has just reached the start of the final approach leg
+        (the plan's last, straight along the goal heading, ``approach_m`` to 1 m long)."""
+        plan = self.oriented
+        if not self.params.reloc_at_pre_goal or plan is None or plan.legs < 2 or self.leg != plan.legs - 1:
+            return False
+        goal_yaw = self._goal_yaw()
+        if goal_yaw is None:
+            return False
+        a, b = plan.vertices_xy_m[self.leg], plan.vertices_xy_m[self.leg + 1]
+        length = math.hypot(float(b[0] - a[0]), float(b[1] - a[1]))
+        heading = math.atan2(float(b[1] - a[1]), float(b[0] - a[0]))
+        approach = self.lattice.params.approach_m
+        return approach - 0.02 <= length <= max(approach, 1.0) and abs(
+            wrap_angle_rad(heading - goal_yaw)
+        ) < math.radians(2.0)
+
+    def _next_reloc_view(self, pose: Pose2D, stamp_s: float) -> bool:
+        """Turn to the next view whose turn is clear (either way round). False: none left."""
+        while self._reloc_view + 1 < len(self._reloc_views):
+            self._reloc_view += 1
+            yaw = self._reloc_views[self._reloc_view]
+            short = 1.0 if wrap_angle_rad(yaw - pose.yaw_rad) >= 0.0 else -1.0
+            for direction in (short, -short):
+                if self._turn_free(pose, yaw, direction):
+                    self._reloc_phase = "turn"
+                    self._reloc_yaw = yaw
+                    self._reloc_dir = direction
+                    self._reloc_turn_s = stamp_s
+                    return True
+        return False
+
+    def _reloc_step(self, stamp_s: float, estimate: PoseEstimate) -> DriveCommand:
+        """One tick of the relocalization stop: turn in place towards the landmarks, then wait for fixes, then
+        plan the goal pose again (the re-approach)."""
+        prm = self.params
+        pose = estimate.pose
+        if self._reloc_phase == "turn":
+            err = wrap_angle_rad(self._reloc_yaw - pose.yaw_rad)
+            if abs(err) > prm.reloc_yaw_tolerance_rad and stamp_s - self._reloc_turn_s < prm.reloc_wait_s:
+                pp = prm.pursuit
+                # in the chosen direction until within 90 deg, then the short way (no overshoot)
+                sign = self._reloc_dir if abs(err) > 0.5 * math.pi else math.copysign(1.0, err)
+                w = min(pp.max_yaw_rate_radps, max(pp.min_rotate_radps, math.sqrt(pp.max_yaw_accel_radps2 * abs(err))))
+                return DriveCommand(stamp_s, 0.0, sign * w)
+            self._reloc_phase = "wait"
+            self._reloc_view_s = stamp_s
+            self._reloc_view_fixes = 0
+            return DriveCommand.stop(stamp_s)
+        self.reloc_fixes += estimate.landmarks_used
+        self._reloc_fixes_here += estimate.landmarks_used
+        self._reloc_view_fixes += estimate.landmarks_used
+        settled = (
+            self._reloc_fixes_here >= prm.reloc_min_fixes and estimate.position_sigma_m() <= prm.reloc_done_sigma_m
+        )
+        waited = stamp_s - self._reloc_since_s >= prm.reloc_wait_s
+        if not settled and not waited:
+            if self._reloc_view_fixes == 0 and stamp_s - self._reloc_view_s >= prm.reloc_view_s:
+                if self._next_reloc_view(pose, stamp_s):
+                    return DriveCommand.stop(stamp_s)
+                self._reloc_phase = "wait"  # no other view: wait here
+            return DriveCommand.stop(stamp_s)
+        self._reloc_phase = ""
+        self.follower.reset()
+        self.reapproaches += 1
+        self._plan(pose)
+        return DriveCommand.stop(stamp_s)
 
     def sweep_clearance_m(self, pose: Pose2D, yaw_rate_radps: float) -> tuple[float, float]:
         """(clearance now, least clearance over ``sweep_horizon_s``) of the rover's outline (m, to the nearest

@@ -188,10 +188,10 @@ class Pipeline:
         if config.navigation == "planned" and config.waypoints:  # (a caller driving itself gives none)
             yaws = config.waypoint_yaws_rad or (None,) * len(config.waypoints)
             goals = [
-                Pose2D(w.x_m, w.y_m, math.nan if yaw is None else yaw)
+                (w.x_m, w.y_m) if yaw is None else Pose2D(w.x_m, w.y_m, yaw)
                 for w, yaw in zip(config.waypoints, yaws, strict=True)
             ]
-            self.navigator = PlannedNavigator(goals, config.navigator)
+            self.navigator = PlannedNavigator(goals, config.navigator, landmarks=config.landmarks)
         self._mapping_rate = RateGroup("mapping", config.perception_hz)
         self._measured_speed_mps = 0.0
         self._last_odom_s: float | None = None
