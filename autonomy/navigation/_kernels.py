@@ -34,6 +34,41 @@ def _sift_up(heap, pos, i, key, v):  # type: ignore[no-untyped-def]
     pos[v] = i
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def _pop_root(heap, pos, size):  # type: ignore[no-untyped-def]
+    """Pop the 4-ary heap's root (smallest key): returns (its vertex, the new size). The last entry moves to
+    the root and sifts down; ``pos`` follows every move."""
+    u = int(heap[1])
+    size -= 1
+    if size > 0:
+        lk = heap[2 * size]
+        lv = heap[2 * size + 1]
+        i = 0
+        while True:
+            c0 = 4 * i + 1
+            if c0 >= size:
+                break
+            best = c0
+            bk = heap[2 * c0]
+            cend = min(c0 + 4, size)
+            for c in range(c0 + 1, cend):
+                kc = heap[2 * c]
+                if kc < bk:
+                    bk = kc
+                    best = c
+            if bk < lk:
+                heap[2 * i] = bk
+                heap[2 * i + 1] = heap[2 * best + 1]
+                pos[int(heap[2 * i + 1])] = i
+                i = best
+            else:
+                break
+        heap[2 * i] = lk
+        heap[2 * i + 1] = lv
+        pos[int(lv)] = i
+    return u, size
+
+
 @numba.njit(cache=True, nogil=True)
 def astar_kernel(cost, rows, cols, lut, start, goal, g, parent, stamp, pos, heap, sid, tie_eps):  # type: ignore[no-untyped-def]
     """A* from ``start`` to ``goal`` (flat indices) on a PADDED grid: ``cost`` is (rows x cols) with a
@@ -58,35 +93,7 @@ def astar_kernel(cost, rows, cols, lut, start, goal, g, parent, stamp, pos, heap
     expansions = 0
     w = 1.0 + tie_eps
     while size > 0:
-        u = int(heap[1])
-        size -= 1
-        if size > 0:
-            # move the last entry to the root and sift it down
-            lk = heap[2 * size]
-            lv = heap[2 * size + 1]
-            i = 0
-            while True:
-                c0 = 4 * i + 1
-                if c0 >= size:
-                    break
-                best = c0
-                bk = heap[2 * c0]
-                cend = min(c0 + 4, size)
-                for c in range(c0 + 1, cend):
-                    kc = heap[2 * c]
-                    if kc < bk:
-                        bk = kc
-                        best = c
-                if bk < lk:
-                    heap[2 * i] = bk
-                    heap[2 * i + 1] = heap[2 * best + 1]
-                    pos[int(heap[2 * i + 1])] = i
-                    i = best
-                else:
-                    break
-            heap[2 * i] = lk
-            heap[2 * i + 1] = lv
-            pos[int(lv)] = i
+        u, size = _pop_root(heap, pos, size)
         stamp[u] = done
         expansions += 1
         if u == goal:

@@ -28,7 +28,7 @@ import math
 import numba
 import numpy as np
 
-from autonomy.navigation._kernels import _sift_up
+from autonomy.navigation._kernels import _pop_root, _sift_up
 
 
 @numba.njit(cache=True, nogil=True)
@@ -95,34 +95,7 @@ def lattice_astar_kernel(  # type: ignore[no-untyped-def]
     size = 1
     expansions = 0
     while size > 0:
-        u = int(heap[1])
-        size -= 1
-        if size > 0:
-            lk = heap[2 * size]
-            lv = heap[2 * size + 1]
-            i = 0
-            while True:
-                c0 = 4 * i + 1
-                if c0 >= size:
-                    break
-                best = c0
-                bk = heap[2 * c0]
-                cend = min(c0 + 4, size)
-                for c in range(c0 + 1, cend):
-                    kc = heap[2 * c]
-                    if kc < bk:
-                        bk = kc
-                        best = c
-                if bk < lk:
-                    heap[2 * i] = bk
-                    heap[2 * i + 1] = heap[2 * best + 1]
-                    pos[int(heap[2 * i + 1])] = i
-                    i = best
-                else:
-                    break
-            heap[2 * i] = lk
-            heap[2 * i + 1] = lv
-            pos[int(lv)] = i
+        u, size = _pop_root(heap, pos, size)
         stamp[u] = done
         expansions += 1
         ku = u // n

@@ -51,7 +51,7 @@ import numpy.typing as npt
 from autonomy.msgs import wrap_angle_rad
 from autonomy.navigation import _lattice_kernels as lk
 from autonomy.navigation.costmap import LETHAL, MAX_GRADED_COST, Costmap, GridSpec
-from autonomy.navigation.planner import NoPathError, NoPathReason, Path, PathSource
+from autonomy.navigation.planner import NoPathError, NoPathReason, Path, PathSource, _Workspace
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -225,24 +225,6 @@ class OrientedPath:
         p = self.path
         rev = bool(self.leg_reverse[i])
         return Path(pts, p.costmap, math.nan, math.nan, p.swept[:0], p.swept_s[:0], yaw, rev, p.source, 0)
-
-
-class _Workspace:
-    def __init__(self, n: int) -> None:
-        self.n = n
-        self.g = np.empty(n, np.float64)
-        self.parent = np.empty(n, np.int32)
-        self.stamp = np.zeros(n, np.int32)
-        self.pos = np.empty(n, np.int32)
-        self.heap = np.empty(2 * n, np.float64)
-        self.sid = 0
-
-    def next_id(self) -> int:
-        self.sid += 1
-        if self.sid >= 2**30 - 1:
-            self.stamp.fill(0)
-            self.sid = 1
-        return self.sid
 
 
 def _primitives(params: LatticeParams, bin_yaw: FloatArray) -> tuple[IntArray, IntArray, IntArray, FloatArray]:
