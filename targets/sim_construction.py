@@ -97,6 +97,7 @@ CONTROL_HZ = 20.0
 HAZARD_SOURCES = ("map", "oracle", "none")
 ORACLE_CLEARANCE_M = 0.5  # rover half-width (wheels: 0.34 m) plus a tracking and estimate margin
 ORACLE_MIN_CLEARANCE_M = 0.2  # where no route keeps the margin, it shrinks down to this (then: straight)
+TARGET_SPILL_M = 0.2  # the target box grown by this much reads drivable on the costmap (the berm's piles)
 BUCKET_SWING_M = 0.15  # more room around boulders: the bucket reaches 0.73 m ahead and swings in turns
 JOURNAL_NAME = "journal.log"
 MAP_LOG_PERIOD_S = 10.0  # the costmap goes to run.mcap at most this often (simulated seconds)
@@ -166,6 +167,8 @@ def executive_config(mission: Mission) -> ExecutiveConfig:
         # the lost guard pre-empts a haul in the middle of the obstacle zone: only past 0.7 m (the pipeline stops
         # the rover at 0.75 m); the checkpoint before each cycle (sigma > 0.15 m) visits the tags in between
         relocalize_sigma_m=0.7,
+        # and after the dig when the sigma left for the haul is short (~0.01 m/s of dead reckoning on a 40 s haul)
+        haul_checkpoint_sigma_m=0.3,
     )
 
 
@@ -338,8 +341,12 @@ def run_construction_in_sim(
         pipeline = Pipeline(pipe_cfg)
         port: NavigationPort | None = None
         planning = RateGroup("planning", pipe_cfg.planning_hz)
+        # drivable for the bucket: the excavation zone (cut edges) and the target box with a spill margin (the
+        # berm's own piles: read as lethal steps, they stopped the bucket's approach to the next dump); the
+        # mission's zones, never the sim's rocks (the rules keep rocks in the obstacle zone)
+        soft_zones = (zones.excavation_zone, zones.target_box.shrunk(-TARGET_SPILL_M) or zones.target_box)
         if honest:
-            port = NavigationPort(nav_params, dig_zones=(zones.excavation_zone,))
+            port = NavigationPort(nav_params, dig_zones=soft_zones)
         router = None
         if hazards == "oracle":
             discs = [(b.x_m, b.y_m, b.diameter_m / 2 + BUCKET_SWING_M) for b in site.boulders]
@@ -381,9 +388,7 @@ def run_construction_in_sim(
                     pipeline.map_depth(frame, estimate)
                 if planning.due(frame.stamp_s):
                     with stage_prof.stage("decide.costmap"):
-                        cm = construction_costmap(
-                            pipeline.terrain, zones.arena, zones.keep_out, (zones.excavation_zone,)
-                        )
+                        cm = construction_costmap(pipeline.terrain, zones.arena, zones.keep_out, soft_zones)
                     with stage_prof.stage("decide.plan"):
                         port.update_costmap(cm, estimate.pose)
                 port.observe(estimate, pipeline.measured_speed_mps)

@@ -89,6 +89,26 @@ def _remember(ucf: Mission, open_site: Mission) -> None:
     _STRUCTURES[open_site.name] = open_site.structures
 
 
+@pytest.mark.parametrize("name", ["lunabotics-ucf", "lunabotics-ksc"])
+def test_dump_stands_stay_inside_the_construction_zone(repo_root: Path, name: str) -> None:
+    # a stand at the obstacle zone's edge lands in a rock's inflation (goal blocked): every stand keeps the
+    # margin, faces its pile at the dump reach, and the first cycles come in line from the strip (no turn)
+    mission = load_mission(repo_root / "missions" / f"{name}.yaml")
+    plan = plan_mission(mission)
+    z = mission.zones
+    assert z is not None
+    margin = PlannerConfig().stand_margin_m
+    for c in plan.cycles:
+        sx, sy = c.dump_pose.x_m, c.dump_pose.y_m
+        assert z.construction_zone.contains(sx, sy, margin), (c.index, sx, sy)
+        assert math.isclose(math.dist((sx, sy), c.pile_xy), 1.0)
+        facing = math.atan2(c.pile_xy[1] - sy, c.pile_xy[0] - sx)
+        assert abs(math.remainder(facing - c.dump_pose.yaw_rad, math.tau)) < 1e-9
+    first = plan.cycles[0]
+    inline = math.atan2(first.pile_xy[1] - first.dig_end_xy[1], first.pile_xy[0] - first.dig_end_xy[0])
+    assert abs(math.remainder(first.dump_pose.yaw_rad - inline, math.tau)) < 1e-9
+
+
 def test_order_grows_the_base_first(ucf: Mission, ucf_plan: Plan, open_site: Mission) -> None:
     for plan in (ucf_plan, plan_mission(open_site)):
         for sid in {c.structure_id for c in plan.cycles}:

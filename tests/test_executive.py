@@ -222,6 +222,32 @@ def test_checkpoint_visits_the_tags_between_cycles_when_the_sigma_grew(ucf_cycle
     assert ex.completed == [0]
 
 
+def test_haul_checkpoint_visits_the_tags_after_the_dig_when_the_sigma_grew(ucf_cycles: tuple[Cycle, ...]) -> None:
+    home = Pose2D(1.25, 1.6, -math.pi / 2)
+    rover = FakeRover(Pose2D(1.25, 1.6, -math.pi / 2), sigma_m=0.03)
+    at_home: list[float] = []
+
+    def drift(t: float, r: FakeRover, ex: Executive, events: list[ExecutiveEvent]) -> None:
+        if r.fill_m3 > 0 and not at_home:
+            r.sigma_m = 0.4  # dead reckoning through the dig
+        if r.pose.distance_to_m(home.x_m, home.y_m) < 0.2 and abs(r.pose.yaw_rad + math.pi / 2) < 0.1:
+            if any(e.kind == "dug" for e in events):
+                at_home.append(t)
+            r.sigma_m = 0.03
+
+    cfg = ExecutiveConfig(relocalize_pose=home, haul_checkpoint_sigma_m=0.3)
+    ex = Executive([ucf_cycles[0]], cfg)
+    events = run(ex, rover, 200.0, hook=drift)
+    k = [e.kind for e in events]
+    assert k[:4] == ["cycle_started", "dug", "checkpoint", "dumped"] and "relocalize_started" not in k
+    assert at_home and at_home[0] < next(e.stamp_s for e in events if e.kind == "dumped")
+    assert ex.completed == [0]
+    # off by default, and a bad threshold is refused
+    assert ExecutiveConfig().haul_checkpoint_sigma_m is None
+    with pytest.raises(ValueError, match="haul_checkpoint_sigma_m"):
+        ExecutiveConfig(haul_checkpoint_sigma_m=-1.0)
+
+
 def test_disc_router_goes_around_hazards_and_straight_when_clear() -> None:
     from autonomy.construction.routes import disc_router
     from autonomy.mission.site_zones import Box

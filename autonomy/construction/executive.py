@@ -14,6 +14,7 @@ phase it was in, never digging twice with a full bucket)::
          |- phase checkpoint: when sigma > checkpoint_sigma_m: Relocalize at the tags first (bounded time)
          |- phase dig:     GoTo(dig stand) -> Retry(Selector[Lower -> DigForward -> Raise,
          |                                            Recover: Raise -> BackOff -> Fail]) -> Emit dug
+         |- phase haul checkpoint: when sigma > haul_checkpoint_sigma_m (None: never): Relocalize first
          |- phase haul:    GoTo(dump stand, facing the pile)
          |- phase dump:    Tip -> wait empty -> Emit dumped -> Raise -> BackOff
          |- phase done:    Emit cycle_completed (the shell journals it: the cycle counts)
@@ -43,6 +44,9 @@ checkpoint at the start of each cycle visits the same pose when the sigma has gr
 ``checkpoint_sigma_m`` (dead reckoning since the last tags), waits until the tags bring it below
 ``relocalized_sigma_m`` (at most ``checkpoint_timeout_s``), then digs: on a Lunabotics site the start-zone
 fiducials are next to the excavation zone, so the detour is short and the rover hauls with a fresh fix.
+``haul_checkpoint_sigma_m`` (None: off) adds the same visit between the dig and the haul: dead reckoning
+through the dig can leave too little margin for the haul, and a lost guard firing in the middle of an
+obstacle zone sends the rover turning among the rocks.
 
 Navigation between poses uses a swappable ``Follower`` (``set_waypoints`` / ``update``, as
 ``autonomy.navigation.pure_pursuit.PurePursuit``) made by ``follower_factory``, and an optional ``router``
@@ -144,6 +148,7 @@ class ExecutiveConfig:
     relocalize_dwell_s: float = 3.0
     checkpoint_sigma_m: float = 0.15  # between cycles: visit the tags first when the sigma is above this
     checkpoint_timeout_s: float = 60.0
+    haul_checkpoint_sigma_m: float | None = None  # after the dig: visit the tags first above this (None: off)
     park_pose: Pose2D | None = None
     still_speed_mps: float = 0.01
 
@@ -176,6 +181,9 @@ class ExecutiveConfig:
             v = getattr(self, name)
             if not (math.isfinite(v) and v > 0):
                 raise ValueError(f"ExecutiveConfig.{name}: must be finite and > 0, got {v!r}")
+        h = self.haul_checkpoint_sigma_m
+        if h is not None and not (math.isfinite(h) and h > 0):
+            raise ValueError(f"ExecutiveConfig.haul_checkpoint_sigma_m: must be None or finite and > 0, got {h!r}")
         if self.relocalized_sigma_m >= self.relocalize_sigma_m:
             raise ValueError("ExecutiveConfig: relocalized_sigma_m must be below relocalize_sigma_m (hysteresis)")
         if self.jam_retries < 0 or self.load_window < 1:
@@ -545,9 +553,12 @@ class _Relocalize(_GoTo):
     go (``until_sigma_m`` None) or, as a checkpoint between cycles, until the sigma is below
     ``relocalized_sigma_m`` (SUCCESS; also after ``checkpoint_timeout_s`` there)."""
 
-    def __init__(self, ctx: _Ctx, pose: Pose2D, checkpoint: bool = False) -> None:
+    def __init__(
+        self, ctx: _Ctx, pose: Pose2D, checkpoint: bool = False, checkpoint_sigma_m: float | None = None
+    ) -> None:
         super().__init__(ctx, "checkpoint" if checkpoint else "relocalize", lambda: pose, ctx.cfg.tool_carry_rad)
         self.checkpoint = checkpoint
+        self.checkpoint_sigma_m = ctx.cfg.checkpoint_sigma_m if checkpoint_sigma_m is None else checkpoint_sigma_m
         self.arrived: float | None = None
         self.skip = False
 
@@ -555,7 +566,7 @@ class _Relocalize(_GoTo):
         super().initialise()
         self.arrived = None
         est = self.ctx.estimate
-        self.skip = self.checkpoint and (est is None or est.position_sigma_m() <= self.ctx.cfg.checkpoint_sigma_m)
+        self.skip = self.checkpoint and (est is None or est.position_sigma_m() <= self.checkpoint_sigma_m)
         if self.checkpoint and not self.skip:
             self.ctx.emit("checkpoint", f"sigma {est.position_sigma_m() if est else 0.0:.2f} m")
 
@@ -818,6 +829,13 @@ class Executive:
             _phase(c, "start", [_Emit(c, "cycle_started")]),
             _phase(c, "checkpoint", [_Relocalize(c, self._relocalize_pose(), checkpoint=True)]),
             _phase(c, "dig", [_GoTo(c, "approach dig", lambda: stand, carry), dig, _Emit(c, "dug")]),
+        ]
+        if cfg.haul_checkpoint_sigma_m is not None:
+            reloc = _Relocalize(
+                c, self._relocalize_pose(), checkpoint=True, checkpoint_sigma_m=cfg.haul_checkpoint_sigma_m
+            )
+            phases.append(_phase(c, "haul checkpoint", [reloc]))
+        phases += [
             _phase(c, "haul", [_GoTo(c, "haul", lambda: cyc.dump_pose, carry)]),
             _phase(
                 c,

@@ -49,7 +49,9 @@ from autonomy.runtime.terrain import TerrainModel, TerrainParams
 # The construction run's planner: "circular" (2-D A* on the costmap's inscribed radius) until the oriented
 # planner (the navigator's default, heading-aware with the rover's outline) finds its way across the UCF
 # obstacle zone: on 2026-11-24 it found no path on seed 1 (0 cycles) where the circular one with a 0.36 m
-# inscribed radius built 26,835 cm3 (with contacts). None: the navigator's default.
+# inscribed radius built 26,835 cm3 (with contacts); re-checked at 20:35 with the dump stands inside the
+# construction zone: oriented 0 cycles / 0 contacts ("no collision-free way for the rover's outline"), circular
+# 3 cycles / 32,727 cm3 / 7 contacts on seed 1. None: the navigator's default.
 CONSTRUCTION_PLANNER: str | None = "circular"
 CONSTRUCTION_INSCRIBED_RADIUS_M = 0.36
 

@@ -12,6 +12,11 @@ Cycle model (one bucket ``V``; rover model ``RoverModel``):
   the one nearest the structure) down to the mission's maximum cut depth. Time ``2 t_tool + L / v_dig``.
 - haul: straight line from the strip's end to the dump stand, ``dump_reach`` short of the pile, facing it;
   time = distance / ``v_haul`` + heading change / yaw rate. These are ideal (obstacle-free) bounds.
+  The stand must lie inside the construction zone, ``stand_margin_m`` from its edges (never at the edge of
+  the obstacle zone, where a rock's inflation closes its cell). In line from the strip's end when that fits
+  (no turn at the stand); else a berm's pile is approached from the side, square to its crest line (nearer
+  side first), a pad's in line turned by 90, -90 or 180 deg; if no stand fits, the in-line one. Within a
+  layer, spots whose in-line stand fits are served first (base first still holds).
 - dump: ``t_dump + t_tool``. The pile is modelled as water-filling the lowest posts of the spot's footprint
   up to the current layer's cap ``min(z*, z0 + (k + 1) dz)``; what does not fit rises to the next layer
   (the pile's top), and what does not fit in the structure is overflow (dumped, not counted).
@@ -55,7 +60,8 @@ class PlannerConfig:
     line / grid spacing over a pad. ``dig_margin_m``: strips stay this far inside the excavation zone.
     ``min_fill_fraction``: a structure is done when less than this fraction of a bucket is missing.
     ``volume_scaling``: 2026-27 autonomy points scaled by volume (None: on in lunabotics mode).
-    ``candidates``: dig strips and dump spots tried per cycle before waiting."""
+    ``candidates``: dig strips and dump spots tried per cycle before waiting. ``stand_margin_m``: a dump
+    stand stays this far inside the construction zone's edges (the rover's half-width and a little)."""
 
     layer_m: float = 0.05
     spot_spacing_m: float = 0.25
@@ -64,10 +70,13 @@ class PlannerConfig:
     volume_scaling: bool | None = None
     candidates: int = 6
     max_cycles: int = 5000
+    stand_margin_m: float = 0.4
 
     def __post_init__(self) -> None:
-        if not (self.layer_m > 0 and self.spot_spacing_m > 0 and self.dig_margin_m >= 0):
-            raise ValueError(f"PlannerConfig: layer_m, spot_spacing_m must be > 0 and dig_margin_m >= 0: {self}")
+        if not (self.layer_m > 0 and self.spot_spacing_m > 0 and self.dig_margin_m >= 0 and self.stand_margin_m >= 0):
+            raise ValueError(
+                f"PlannerConfig: layer_m, spot_spacing_m must be > 0, dig_margin_m and stand_margin_m >= 0: {self}"
+            )
         if not (0 < self.min_fill_fraction <= 1 and self.candidates >= 1 and self.max_cycles >= 1):
             raise ValueError(f"PlannerConfig: bad min_fill_fraction, candidates or max_cycles: {self}")
 
@@ -205,6 +214,7 @@ class _DumpSpot:
     structure: int
     pile_xy: tuple[float, float]
     cells: IntArray
+    axis_yaw_rad: float | None = None  # a berm's crest direction at the pile (None: a pad's spot)
 
 
 @dataclass(slots=True)
@@ -325,13 +335,18 @@ def _dump_spots(
     """Piles along a berm's crest line (footprint: its whole cross-section) or on a grid over a pad."""
     flat_ok = owner_ok.ravel()
     pts: list[tuple[float, float]] = []
+    axes: list[float | None] = []
     if spec.kind == "berm":
         radius = spec.toe_half_width_m + grid.cell_m
         line = np.asarray(spec.polyline_m, dtype=np.float64)
+        yaw = 0.0
         for a, b in itertools.pairwise(line):
             n = max(1, math.ceil(float(np.hypot(*(b - a))) / spacing))
+            yaw = math.atan2(float(b[1] - a[1]), float(b[0] - a[0]))
             pts.extend((float(a[0] + (b[0] - a[0]) * t / n), float(a[1] + (b[1] - a[1]) * t / n)) for t in range(n))
+            axes.extend([yaw] * n)
         pts.append((float(line[-1][0]), float(line[-1][1])))
+        axes.append(yaw)
     else:
         if spec.box_m is None:
             return []
@@ -341,9 +356,10 @@ def _dump_spots(
         sx, sy = b.size_xy[0] / nx, b.size_xy[1] / ny
         radius = 0.75 * math.hypot(sx, sy) + grid.cell_m
         pts = [(b.x_min_m + (i + 0.5) * sx, b.y_min_m + (j + 0.5) * sy) for j in range(ny) for i in range(nx)]
+        axes = [None] * len(pts)
     spots: list[_DumpSpot] = []
     seen: set[tuple[float, float]] = set()
-    for px, py in pts:
+    for (px, py), axis in zip(pts, axes, strict=True):
         key = (round(px, 6), round(py, 6))
         if key in seen:
             continue
@@ -358,7 +374,7 @@ def _dump_spots(
         )
         cells = cells[flat_ok[cells]]
         if cells.size:
-            spots.append(_DumpSpot(index, (px, py), cells))
+            spots.append(_DumpSpot(index, (px, py), cells, axis))
     return spots
 
 
@@ -530,9 +546,16 @@ class _Planner:
             return "excavation zone dug to the maximum cut depth"
         k = work[0]
         layer = self._current_layer(k, m.bucket_m3)
+        # base first: spots with room in the current layer; among them those whose in-line stand fits the
+        # construction zone first (no turn at the stand, module doc), then the ones reached from the side
+        ex_xy = self.zones.excavation_zone.center_xy
         spots = sorted(
             (s for s in self.spots if s.structure == k),
-            key=lambda s: -self._layer_room(s, layer),
+            key=lambda s: (
+                self._layer_room(s, layer) <= useful,
+                not self._inline_fits(s, ex_xy, m.dump_reach_m),
+                -self._layer_room(s, layer),
+            ),
         )[: self.config.candidates]
         target_xy = spots[0].pile_xy if spots else self.zones.target_box.center_xy
         slots = sorted(
@@ -558,6 +581,45 @@ class _Planner:
                 return cyc, res, add, slot, spot
         return retry if retry is not None else "no dump spot"
 
+    def _inline_fits(self, spot: _DumpSpot, from_xy: tuple[float, float], reach_m: float) -> bool:
+        """The stand ``reach_m`` short of the pile on the line from ``from_xy`` lies ``stand_margin_m`` inside
+        the construction zone."""
+        px, py = spot.pile_xy
+        d = math.hypot(px - from_xy[0], py - from_xy[1])
+        if d <= 1e-9:
+            return False
+        reach = min(reach_m, d)
+        sx, sy = px - reach * (px - from_xy[0]) / d, py - reach * (py - from_xy[1]) / d
+        return self.zones.construction_zone.contains(sx, sy, self.config.stand_margin_m)
+
+    def _stand(
+        self, spot: _DumpSpot, end_xy: tuple[float, float], dig_yaw: float, reach_m: float
+    ) -> tuple[tuple[float, float], float, float]:
+        """Dump stand ``(x, y)``, heading (facing the pile) and the distance to the pile (module doc): the
+        first candidate heading whose stand lies ``stand_margin_m`` inside the construction zone, else the
+        in-line stand. Candidates: in line from the strip's end, then (a berm) square to its crest from the
+        side nearer the strip's end, then the other side; (a pad) in line turned by 90, -90 or 180 deg."""
+        px, py = spot.pile_xy
+        ex, ey = end_xy
+        d = math.hypot(px - ex, py - ey)
+        inline = math.atan2(py - ey, px - ex) if d > 1e-9 else dig_yaw
+        inline_reach = min(reach_m, d) if d > 1e-9 else reach_m
+        cands: list[tuple[float, float]] = [(inline, inline_reach)]
+        if spot.axis_yaw_rad is not None:
+            # facing the pile from the side: heading a - pi/2 stands on the crest's left (+pi/2) side
+            a = spot.axis_yaw_rad
+            sides = [_wrap(a - math.pi / 2), _wrap(a + math.pi / 2)]
+            sides.sort(key=lambda h: math.hypot(px - reach_m * math.cos(h) - ex, py - reach_m * math.sin(h) - ey))
+            cands += [(h, reach_m) for h in sides]
+        else:
+            cands += [(_wrap(inline + t), reach_m) for t in (math.pi / 2, -math.pi / 2, math.pi)]
+        zone, margin = self.zones.construction_zone, self.config.stand_margin_m
+        for h, r in cands:
+            sx, sy = px - r * math.cos(h), py - r * math.sin(h)
+            if zone.contains(sx, sy, margin):
+                return (sx, sy), h, r
+        return (px - inline_reach * math.cos(inline), py - inline_reach * math.sin(inline)), inline, inline_reach
+
     def _timed(
         self, rs: _RoverState, slot: _DigSlot, spot: _DumpSpot, k: int, layer: int
     ) -> tuple[Cycle, list[_Reservation]]:
@@ -570,11 +632,7 @@ class _Planner:
         dig_s = 2 * m.tool_move_s + slot.length_m / m.dig_speed_mps
         ex, ey = slot.end_xy
         px, py = spot.pile_xy
-        d = math.hypot(px - ex, py - ey)
-        ux, uy = ((px - ex) / d, (py - ey) / d) if d > 1e-9 else (math.cos(syaw), math.sin(syaw))
-        reach = min(m.dump_reach_m, d)
-        stand = (px - reach * ux, py - reach * uy)
-        bear = math.atan2(uy, ux)
+        stand, bear, reach = self._stand(spot, (ex, ey), syaw, m.dump_reach_m)
         h_dist = math.hypot(stand[0] - ex, stand[1] - ey)
         haul_s = h_dist / m.haul_speed_mps + abs(_wrap(bear - syaw)) / m.turn_rate_radps
         dump_s = m.dump_s + m.tool_move_s
