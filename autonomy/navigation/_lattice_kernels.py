@@ -26,7 +26,6 @@ from __future__ import annotations
 import math
 
 import numba
-import numpy as np
 
 from autonomy.navigation._kernels import _pop_root, _sift_up
 
@@ -205,20 +204,3 @@ def leg_cost_kernel(mult, rows, cols, x0, y0, x1, y1):  # type: ignore[no-untype
         r = min(max(int(math.floor(y0 + t * dy)), 0), rows - 1)  # noqa: RUF046
         total += mult[r * cols + c]
     return total * length / ns
-
-
-@numba.njit(cache=True, nogil=True)
-def lattice_reconstruct_kernel(parent, start, goal):  # type: ignore[no-untyped-def]
-    """State indices from start to goal."""
-    cnt = 1
-    v = goal
-    while v != start:
-        v = parent[v]
-        cnt += 1
-    out = np.empty(cnt, np.int64)
-    v = goal
-    for i in range(cnt - 1, -1, -1):
-        out[i] = v
-        if i > 0:
-            v = parent[v]
-    return out

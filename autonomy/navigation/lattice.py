@@ -50,6 +50,7 @@ import numpy.typing as npt
 
 from autonomy.msgs import wrap_angle_rad
 from autonomy.navigation import _lattice_kernels as lk
+from autonomy.navigation._kernels import reconstruct_kernel
 from autonomy.navigation.costmap import LETHAL, MAX_GRADED_COST, Costmap, GridSpec
 from autonomy.navigation.planner import NoPathError, NoPathReason, Path, PathSource, _Workspace
 
@@ -440,7 +441,7 @@ class LatticePlanner:
                 f"no collision-free way for the rover's outline from ({start[0]:.2f}, {start[1]:.2f}) to "
                 f"({goal[0]:.2f}, {goal[1]:.2f}) ({-exp - 1} states explored)",
             )
-        states = np.asarray(lk.lattice_reconstruct_kernel(ws.parent, start_state, int(goal_state)), np.int64)
+        states = np.asarray(reconstruct_kernel(ws.parent, start_state, int(goal_state)), np.int64)
         g_states = ws.g[states].copy()
         return self._smooth(costmap, states, g_states, start, goal, goal_yaw_rad, exp)
 
