@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import platform
 import statistics
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -19,6 +20,7 @@ import numpy as np
 
 from autonomy.mission.mission_file import load_mission
 from autonomy.msgs import CameraFrame, SensorFrame
+from targets.bench_loop_rss import FrameRecorder
 
 
 def _machine() -> dict[str, Any]:
@@ -153,8 +155,6 @@ def bench_construction_loop(mission_path: str | Path | None = None, seed: int = 
     3 Hz, 160x120 depth): perceive, estimate, map, costmap, planning, the executive (with the navigator it
     steps) and the limit stage, per control tick (``tick``), for ``steps`` ticks. RSS: the peak of this
     process, which also holds the simulator and its renderer (an upper bound for the rover's own process)."""
-    import tempfile
-
     from targets.sim_construction import CONTROL_HZ, run_construction_in_sim
 
     path = (
@@ -176,9 +176,36 @@ def bench_construction_loop(mission_path: str | Path | None = None, seed: int = 
         "tick_p50_ms": tick.get("p50_ms"),
         "tick_p99_ms": tick.get("p99_ms"),
         "stages_ms": prof,
-        "peak_rss_mb": peak_rss_mb(),
+        "build_process_peak_rss_mb": peak_rss_mb(),
         "note": "tick = perceive + estimate + map + costmap/plan (2 Hz) + executive (+ navigator) + limit, one "
-        "thread; peak RSS includes the simulator (upper bound)",
+        "thread; build_process_peak_rss_mb: the peak of the whole bench process, which also holds pybullet, the "
+        "simulator and its renderer (an upper bound); autonomy_rss_peak_mb: the autonomy stack alone",
+    }
+
+
+def autonomy_rss_fields(
+    frames_path: Path | None, ticks: int, geometry: tuple[float, float] | None, source: str
+) -> dict[str, Any]:
+    """The peak RSS of the autonomy stack alone (``targets.bench_loop_rss``: a fresh process without pybullet
+    or ``sim``), replaying the loop suite's recorded frames (``source``) through the UCF construction stack."""
+    from targets.bench_loop_rss import measure_autonomy_rss
+
+    child = measure_autonomy_rss(frames_path, ticks, geometry=geometry)
+    numba = child["peak_rss_by_phase_mb"]["numba_warm_up"] - child["peak_rss_by_phase_mb"]["stack_built"]
+    return {
+        "autonomy_rss_peak_mb": child["rss_peak_mb"],
+        "autonomy_rss_after_warm_up_mb": child["rss_after_warm_up_mb"],
+        "autonomy_rss": child,
+        "autonomy_rss_note": (
+            "peak RSS (ru_maxrss) of a fresh python process holding only the board's imports (autonomy, "
+            "targets.board_run, the construction wiring of targets.sim_construction; no pybullet, no sim: checked "
+            f"in sys.modules, third-party packages: {', '.join(child['top_level_packages'])}), with the "
+            "lunabotics-ucf construction stack (pipeline + terrain map + costmap + planned navigation + "
+            f"executive) built, numba kernels warmed up as on the board (+{numba:.1f} MB), then "
+            f"{child['ticks']} construction ticks over {child['frames']} frames ({source}: "
+            f"{child['camera_frames']} 640x480 camera, {child['depth_frames']} 160x120 depth), replayed open loop; "
+            "rss_after_warm_up_mb / rss_end_mb: VmRSS at those points"
+        ),
     }
 
 
@@ -218,13 +245,41 @@ def run_benchmarks(
         return results
     mission = load_mission(mission_path)
     frames: list[CameraFrame] = []
+    with tempfile.TemporaryDirectory(prefix="regolith_bench_frames_") as tmp:
+        # the loop suite's frames, streamed to disk for the autonomy-only RSS child (targets.bench_loop_rss)
+        recorder = FrameRecorder(Path(tmp) / "frames.pkl") if "loop" in wanted else None
 
-    def sink(frame: SensorFrame) -> None:
-        if frame.camera is not None:
-            frames.append(frame.camera)
+        def sink(frame: SensorFrame) -> None:
+            if frame.camera is not None and "fiducials" in wanted:  # held in memory: only for its consumer
+                frames.append(frame.camera)
+            if recorder is not None:
+                recorder(frame)
 
-    run = run_mission_in_sim(mission, seed, out_dir=None, max_steps=steps, frame_sink=sink)
-    s = run.summary
+        run = run_mission_in_sim(
+            mission,
+            seed,
+            out_dir=None,
+            max_steps=steps,
+            frame_sink=sink,
+            pipeline_sink=recorder.pipeline_sink if recorder is not None else None,
+        )
+        if recorder is not None:
+            recorder.close()
+        _loop_results(results, run.summary, wanted, seed, steps, recorder)
+    if "fiducials" in wanted:
+        sizes = {b.tag_id: b.size_m for b in mission.site.beacons}
+        results["fiducials"] = bench_fiducials(frames, sizes)
+    return results
+
+
+def _loop_results(
+    results: dict[str, Any],
+    s: dict[str, Any],
+    wanted: set[str],
+    seed: int,
+    steps: int,
+    recorder: FrameRecorder | None,
+) -> None:
     if "loop" in wanted:
         step = s["profile"].get("step", {})
         results["loop"] = {
@@ -236,8 +291,8 @@ def run_benchmarks(
             "stages_ms": s["profile"],
             "note": "wall time per pipeline stage (one thread); perceive runs only on ticks with a camera frame",
         }
-        results["loop_construction"] = bench_construction_loop(seed=seed, steps=steps)
-    if "fiducials" in wanted:
-        sizes = {b.tag_id: b.size_m for b in mission.site.beacons}
-        results["fiducials"] = bench_fiducials(frames, sizes)
-    return results
+        build = bench_construction_loop(seed=seed, steps=steps)
+        if recorder is not None:
+            source = f"recorded by the loop suite's sim run of {results['mission']}"
+            build |= autonomy_rss_fields(recorder.path, steps, recorder.geometry, source)
+        results["loop_construction"] = build
