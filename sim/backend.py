@@ -359,6 +359,7 @@ class SimRover:
         if world.soil is not None:
             # The soil model, not the rigid heightfield, resists the bucket: it cuts what the lip reaches.
             c.setCollisionFilterPair(world.terrain_body_id, self.body_id, -1, self._bucket, 0)
+        self._set_wheel_collisions(world)
         for j, name in zip(self._wheels, WHEEL_JOINTS, strict=True):
             # Low friction along the axle (skid-steer turns need the wheels to scrub sideways).
             axle = np.abs(np.asarray(axes[name], dtype=np.float64))
@@ -397,6 +398,27 @@ class SimRover:
             self.camera = SimCamera(rig)
             if profile.depth_enabled:
                 self.depth = SimDepthSensor(_DepthRig(self, rig))
+
+    def _set_wheel_collisions(self, world: World) -> None:
+        """Each wheel's sphere rolls on the terrain only; its guard (the wheel's true cylinder, 0.34 m out)
+        meets rocks, fixtures and other rovers and never the terrain (sim/assets/rover.urdf). The sphere keeps
+        one steady ground contact, and the rover is as wide as its wheels (0.68 m), not its spheres (0.90 m)."""
+        c = self._c
+        guards = [self.joint_index[n.replace("_wheel_joint", "_wheel_guard_joint")] for n in WHEEL_JOINTS]
+        for g in guards:
+            c.setCollisionFilterPair(world.terrain_body_id, self.body_id, -1, g, 0)
+        for body in world.solid_body_ids():
+            for w in self._wheels:
+                c.setCollisionFilterPair(body, self.body_id, -1, w, 0)
+        for other in world.rovers.values():
+            if other is self:
+                continue
+            for link in range(-1, c.getNumJoints(other.body_id)):
+                for w in self._wheels:
+                    c.setCollisionFilterPair(other.body_id, self.body_id, link, w, 0)
+            for link in range(-1, c.getNumJoints(self.body_id)):
+                for w in other._wheels:
+                    c.setCollisionFilterPair(self.body_id, other.body_id, link, w, 0)
 
     # ---- ground truth ------------------------------------------------------------------------------
 

@@ -88,6 +88,10 @@ class SitePreset:
     walls: bool = True
     lighting: Lighting = Lighting()
     bearing: SoilBearing | None = None  # wheel sinkage (sim/sinkage.py); None: firm ground, no sinkage
+    # every seed keeps a free corridor this wide (m) joining the start, excavation and construction zones
+    # (boulders to their edge, craters to their rim at 1.5 radii, walls); a draw without one is redrawn.
+    # 0.9 m: the 0.68 m rover (stowed width limit 0.75 m) with 0.11 m a side. None: no check (open site)
+    corridor_m: float | None = 0.9
 
     def __post_init__(self) -> None:
         arena = Box(0.0, 0.0, self.size_m[0], self.size_m[1])
@@ -155,6 +159,7 @@ def _open_site() -> SitePreset:
         slope_deg=3.0,
         walls=False,
         lighting=LOW_SUN,
+        corridor_m=None,
     )
 
 
@@ -180,14 +185,15 @@ class Site:
 
 def make_site(p: SitePreset, seed: int) -> Site:
     """Draw the boulders and craters of ``p`` in its obstacle zone from ``seed``: no two overlap (with a
-    0.3 m gap), none in the start, excavation or construction zone nor closer than 0.3 m to a wall."""
+    0.3 m gap), none in the start, excavation or construction zone nor closer than 0.3 m to a wall, and (with
+    ``p.corridor_m``) a corridor that wide stays free between the zones; a draw without it is redrawn from
+    the same stream, so a seed whose first draw has a corridor keeps its obstacles."""
     if not isinstance(seed, int) or seed < 0:
         raise ValueError(f"make_site: seed must be a non-negative int, got {seed!r}")
     rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(_STREAM_OBSTACLES,)))
     keep_out = (p.start_zone, p.excavation_zone, p.construction_zone)
-    placed: list[tuple[float, float, float]] = []
 
-    def draw(diam_range: tuple[float, float]) -> tuple[float, float, float]:
+    def draw(placed: list[tuple[float, float, float]], diam_range: tuple[float, float]) -> tuple[float, float, float]:
         for _ in range(5000):
             d = float(rng.uniform(*diam_range))
             r = d / 2
@@ -202,12 +208,52 @@ def make_site(p: SitePreset, seed: int) -> Site:
             return x, y, d
         raise ValueError(f"make_site({p.name}): could not place all obstacles in the obstacle zone")
 
-    boulders = tuple(Boulder(*draw(p.boulder_diameter_m)) for _ in range(p.boulder_count))
-    craters = []
-    for _ in range(p.crater_count):
-        x, y, d = draw(p.crater_diameter_m)
-        craters.append(Crater(x, y, d, d * float(rng.uniform(*p.crater_depth_fraction))))
-    return Site(p, seed, boulders, tuple(craters))
+    for _attempt in range(_MAX_SITE_DRAWS):
+        placed: list[tuple[float, float, float]] = []
+        boulders = tuple(Boulder(*draw(placed, p.boulder_diameter_m)) for _ in range(p.boulder_count))
+        craters = []
+        for _ in range(p.crater_count):
+            x, y, d = draw(placed, p.crater_diameter_m)
+            craters.append(Crater(x, y, d, d * float(rng.uniform(*p.crater_depth_fraction))))
+        site = Site(p, seed, boulders, tuple(craters))
+        if p.corridor_m is None or has_corridor(site, p.corridor_m):
+            return site
+    raise ValueError(
+        f"make_site({p.name}, seed {seed}): no draw of {_MAX_SITE_DRAWS} kept a {p.corridor_m} m corridor "
+        "between the start, excavation and construction zones; lower corridor_m or the obstacle counts"
+    )
+
+
+_MAX_SITE_DRAWS = 200
+_CORRIDOR_CELL_M = 0.05
+
+
+def has_corridor(site: Site, width_m: float) -> bool:
+    """A disc of diameter ``width_m`` can move between the start, excavation and construction zones without
+    touching a boulder, a crater's rim (1.5 radii) or the arena's edge (5 cm grid, 8-connected)."""
+    from scipy import ndimage
+
+    p = site.preset
+    half = width_m / 2
+    nx = math.ceil(p.size_m[0] / _CORRIDOR_CELL_M)
+    ny = math.ceil(p.size_m[1] / _CORRIDOR_CELL_M)
+    xs = (np.arange(nx) + 0.5) * _CORRIDOR_CELL_M
+    ys = (np.arange(ny) + 0.5) * _CORRIDOR_CELL_M
+    xx, yy = np.meshgrid(xs, ys)
+    free = (xx >= half) & (xx <= p.size_m[0] - half) & (yy >= half) & (yy <= p.size_m[1] - half)
+    for b in site.boulders:
+        free &= np.hypot(xx - b.x_m, yy - b.y_m) > b.diameter_m / 2 + half
+    for c in site.craters:
+        free &= np.hypot(xx - c.x_m, yy - c.y_m) > 0.75 * c.diameter_m + half
+    labels, _count = ndimage.label(free, structure=np.ones((3, 3), dtype=bool))
+    zone_labels = []
+    for zone in (p.start_zone, p.excavation_zone, p.construction_zone):
+        inside = (xx >= zone.x_min_m) & (xx <= zone.x_max_m) & (yy >= zone.y_min_m) & (yy <= zone.y_max_m)
+        found = set(np.unique(labels[inside & free]).tolist())
+        if not found:
+            return False
+        zone_labels.append(found)
+    return bool(zone_labels[0] & zone_labels[1] & zone_labels[2])
 
 
 def ground_surface(

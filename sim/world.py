@@ -489,6 +489,11 @@ class World:
     def rovers(self) -> dict[str, SimRover]:
         return dict(self._rovers)
 
+    def solid_body_ids(self) -> tuple[int, ...]:
+        """Every body a rover can hit that is not the terrain: rocks, walls, the fiducial bar, beacons."""
+        beacons = [b for ids in getattr(self, "beacon_body_ids", {}).values() for b in ids]
+        return (*(r.body_id for r in self.rocks), *getattr(self, "fixture_body_ids", ()), *beacons)
+
     # ------------------------------------------------------------------------------------------------
     # Terrain
     # ------------------------------------------------------------------------------------------------

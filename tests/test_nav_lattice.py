@@ -22,19 +22,17 @@ RES = 0.05
 HULL = np.array(
     [
         (0.73, 0.25),
-        (0.25, 0.45),
-        (-0.25, 0.45),
-        (-0.40, 0.22),
-        (-0.40, -0.22),
-        (-0.25, -0.45),
-        (0.25, -0.45),
+        (0.40, 0.34),
+        (-0.40, 0.34),
+        (-0.40, -0.34),
+        (0.40, -0.34),
         (0.73, -0.25),
     ]
 )
 
 
 def _costmap(lethal: np.ndarray, grid: GridSpec) -> Costmap:
-    return Costmap.from_lethal(grid, lethal, CostmapParams(inscribed_radius_m=0.45, inflation_radius_m=1.0))
+    return Costmap.from_lethal(grid, lethal, CostmapParams(inscribed_radius_m=0.38, inflation_radius_m=1.0))
 
 
 def _centres(cm: Costmap) -> np.ndarray:
@@ -90,11 +88,11 @@ def test_outline_kernel_sees_the_bucket_ahead_and_not_behind() -> None:
     p = LatticePlanner()
     assert not p.pose_free(cm, 1.5, 1.5, 0.0)  # the bucket reaches 0.73 m ahead
     assert p.pose_free(cm, 1.5, 1.5, math.pi)  # the rear only 0.40 m
-    assert p.pose_free(cm, 1.5, 1.5, math.pi / 2)  # the side 0.45 m
+    assert p.pose_free(cm, 1.5, 1.5, math.pi / 2)  # the side 0.34 m
 
 
 def test_passes_a_gap_the_bucket_safe_circle_cannot() -> None:
-    cm = _gap_world(1.05)  # the rover is 0.90 m wide over its wheels; its bucket reaches 0.73 m
+    cm = _gap_world(0.9)  # the rover is 0.68 m wide over its wheels; its bucket reaches 0.73 m
     planner = LatticePlanner()
     plan = planner.plan(cm, (1.0, 1.0, 0.0), (5.0, 3.0), 0.0)
     centres = _centres(cm)
@@ -108,7 +106,7 @@ def test_passes_a_gap_the_bucket_safe_circle_cannot() -> None:
 
 
 def test_no_path_through_a_gap_narrower_than_the_rover() -> None:
-    cm = _gap_world(0.85)
+    cm = _gap_world(0.65)  # 0.68 m over the wheels
     with pytest.raises(NoPathError) as e:
         LatticePlanner().plan(cm, (1.0, 1.0, 0.0), (5.0, 3.0), 0.0)
     assert e.value.reason == NoPathReason.UNREACHABLE
@@ -153,12 +151,12 @@ def test_backs_out_of_a_dead_end_too_narrow_to_turn_in() -> None:
     lethal |= (x > 4.5) & (x < 4.6) & (np.abs(y - 2.0) < 0.75)
     cm = _costmap(lethal, grid)
     planner = LatticePlanner()
-    plan = planner.plan(cm, (3.7, 2.0, 0.0), (1.0, 2.0), 0.0)  # facing the closed end; the bucket cannot turn
+    plan = planner.plan(cm, (3.6, 2.0, 0.0), (1.0, 2.0), 0.0)  # facing the closed end; the bucket cannot turn
     assert bool(plan.leg_reverse[0])
     centres = _centres(cm)
     assert not any(_overlaps(centres, *pose) for pose in _poses(plan, 0.0))
     with pytest.raises(NoPathError):
-        LatticePlanner(LatticeParams(reverse_multiplier=0.0)).plan(cm, (3.7, 2.0, 0.0), (1.0, 2.0), 0.0)
+        LatticePlanner(LatticeParams(reverse_multiplier=0.0)).plan(cm, (3.6, 2.0, 0.0), (1.0, 2.0), 0.0)
 
 
 def test_bad_parameters_raise() -> None:

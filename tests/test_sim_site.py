@@ -134,3 +134,47 @@ def test_rover_fits_lunabotics_limits() -> None:
         # across: the wheels are 0.08 m wide cylinders (their collision spheres are wider than the wheel)
         width = r.track_width_m + 0.08
         assert size[0] <= 1.5 and width <= 0.75 and size[2] <= 0.75
+
+
+def test_rocks_meet_the_wheels_true_width_not_their_collision_spheres() -> None:
+    """The wheel spheres (0.45 m out) roll on the terrain only; rocks meet the wheel cylinders (0.34 m out)."""
+    with World(1, (), site=make_site(preset("ucf"), 1)) as w:
+        rock = w.rocks[0]
+        r = w.add_rover("r1", Pose2D(1.2, 1.0, 0.0))
+        c = w.client
+
+        def contacts_with_rock_at(offset_m: float) -> int:
+            # the rover beside the rock, its front left wheel abreast of it: the rock's edge offset_m from the
+            # rover's centre line
+            x, y = rock.x_m - 0.25, rock.y_m - rock.radius_m - offset_m
+            _pos, orn = c.getBasePositionAndOrientation(r.body_id)
+            c.resetBasePositionAndOrientation(r.body_id, [x, y, w.ground_height_m(x, y) + 0.305], orn)
+            c.performCollisionDetection()
+            return len(c.getContactPoints(r.body_id, rock.body_id))
+
+        assert contacts_with_rock_at(0.40) == 0  # inside the spheres' reach, outside the wheels
+        wheel = r.joint_index["front_left_wheel_joint"]
+        # (the sphere does overlap the rock there: only the collision filter keeps them apart)
+        assert c.getClosestPoints(r.body_id, rock.body_id, 0.0, linkIndexA=wheel)
+        assert contacts_with_rock_at(0.30) > 0  # the wheel cylinder itself
+        for guard in ("front_left_wheel_guard_joint", "rear_right_wheel_guard_joint"):
+            assert guard in r.joint_index
+        # the guards never touch the ground: the rover rests on its spheres alone
+        w.run_for(0.5)
+
+
+def test_every_arena_seed_keeps_a_corridor_and_passable_seeds_keep_their_obstacles() -> None:
+    from dataclasses import replace
+
+    from sim.sites import has_corridor
+
+    for name in ("ucf", "ksc"):
+        p = preset(name)
+        free = replace(p, corridor_m=None)
+        for seed in range(1, 11):
+            site = make_site(p, seed)
+            assert has_corridor(site, 0.9), (name, seed)
+            first = make_site(free, seed)
+            if has_corridor(first, 0.9):  # the first draw already had one: unchanged
+                assert (first.boulders, first.craters) == (site.boulders, site.craters)
+    assert not has_corridor(make_site(replace(preset("ucf"), corridor_m=None), 5), 0.9)  # redrawn

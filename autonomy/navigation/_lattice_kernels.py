@@ -15,7 +15,8 @@ Moves (cell units)::
 
 ``mult`` (n float64): the traversal multiplier of each cell (>= 1). A colliding state is usable only within
 ``escape_cells`` of the start cell (a rover that the map shows touching an obstacle must be able to leave),
-at ``escape_mult`` times the cost, and only when the start state itself collides. Goal: the goal cell at a
+at ``escape_mult`` times the cost, and only when the start state itself collides or ``force_escape`` is set
+(a start that is clear but boxed in at its heading: the caller retries with it). Goal: the goal cell at a
 bin from which turning in place to ``goal_k`` (-1: any bin) is collision-free. Heuristic: Euclidean
 distance to the goal cell (admissible: every move costs at least its length, mult >= 1). The open list is
 the 4-ary indexed heap of ``_kernels``.
@@ -65,6 +66,7 @@ def lattice_astar_kernel(  # type: ignore[no-untyped-def]
     goal_k,
     escape_cells,
     escape_mult,
+    force_escape,
     hweight,
     g,
     parent,
@@ -83,8 +85,8 @@ def lattice_astar_kernel(  # type: ignore[no-untyped-def]
     sc_ = start % n
     sr = sc_ // cols
     scc = sc_ - sr * cols
-    # colliding states near the start are usable only when the start itself collides (escape)
-    esc2 = escape_cells * escape_cells if coll[start] != 0 else -1.0
+    # colliding states near the start are usable only when the start itself collides (escape) or on request
+    esc2 = escape_cells * escape_cells if (coll[start] != 0 or force_escape) else -1.0
     stamp[start] = seen
     g[start] = 0.0
     parent[start] = -1

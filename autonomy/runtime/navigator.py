@@ -87,7 +87,7 @@ class NavigatorParams:
             xy_tolerance_m=0.02,
         )
     )
-    # the monitor's circle stays inside the costmap's inscribed radius (0.45 m): it guards against what the map
+    # the monitor's circle stays inside the costmap's inscribed radius (0.38 m): it guards against what the map
     # did not show when the path was planned; at the inscribed radius it stopped the rover on every planned
     # passage between two obstacles (stuck -> recoveries -> abort)
     monitor: CollisionMonitorParams = field(
@@ -99,8 +99,8 @@ class NavigatorParams:
     escape_radius_m: float = 0.6
     no_path_timeout_s: float = 30.0  # no path to the goal for this long: the navigation fails
     # the rover's outline in base_link (x, y), m: the simulated rover's bucket (to 0.73 m ahead, 0.5 m wide), wheels
-    # (spheres of 0.15 m at x = +-0.25, y = +-0.30) and rear. A turn in place sweeps it; the circular footprint
-    # of the costmap and the monitor (0.45-0.48 m) does not cover the bucket.
+    # (r 0.15 m at x = +-0.25, y = +-0.30, 0.34 m out) and rear. A turn in place sweeps it; the circular
+    # footprint of the costmap and the monitor (0.36-0.38 m) does not cover the bucket.
     outline_m: tuple[tuple[float, float], ...] = ((0.73, 0.0), *ROVER_OUTLINE_M)
     sweep_horizon_s: float = 0.6
     sweep_margin_m: float = 0.03

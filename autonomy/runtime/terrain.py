@@ -69,16 +69,15 @@ FloatArray = npt.NDArray[np.float64]
 
 
 def rover_costmap_params() -> CostmapParams:
-    """The rover's costmap: inscribed radius 0.45 m (the simulated rover's half-width over its wheels; with
-    0.50 m no path crossed the UCF obstacle zone on 8 of 10 seeds, whose obstacles are drawn only 0.3 m apart;
-    its half-diagonal with the bucket, 0.86 m, would close the zone), a graded inflation out to 1.4 m (slow
-    decay) that keeps paths centred in the gaps, where the bucket clears the obstacles when the rover turns in
-    place, unknown cells graded (not lethal), steps above 10 cm lethal."""
+    """The rover's costmap: inscribed radius 0.38 m (the simulated rover's half-width over its wheels, 0.34 m,
+    and 4 cm; its half-diagonal with the bucket, 0.86 m, would close the UCF obstacle zone), a graded inflation
+    out to 1.4 m (slow decay) that keeps paths centred in the gaps, where the bucket clears the obstacles when
+    the rover turns in place, unknown cells graded (not lethal), steps above 10 cm lethal."""
     return CostmapParams(
         max_slope_deg=25.0,
         max_step_m=0.10,
         max_roughness_m=0.05,
-        inscribed_radius_m=0.45,
+        inscribed_radius_m=0.38,
         inflation_radius_m=1.4,
         inflation_decay_per_m=2.5,
         unknown_is_lethal=False,
@@ -92,7 +91,10 @@ class TerrainParams:
 
     cell_m: float = 0.05
     map_min_range_m: float = 1.0  # the image's bottom rows (the rover's own front) gave false steps at < 1 m
-    map_max_range_m: float = 4.0
+    # 3 m, not 4: the far edge of each fused frame left arcs of false 10-20 cm steps where it met older cells
+    # (the camera's pitch on the moving rover lifts the ground at 4 m by ~4 tan(pitch)); on UCF seed 5 they
+    # closed the dump pose (no path); at 3 m it completes
+    map_max_range_m: float = 3.0
     map_stride: int = 1
     max_height_variance_m2: float = 0.02**2
     use_hazards: bool = True  # the hazard detector's votes (rocks, craters) beside the elevation layers
@@ -118,11 +120,11 @@ class TerrainParams:
     # the ground under the rover's wheelbase (base_link frame: x from, x to, half width, m) is known to be
     # drivable wherever the rover has been: hazard votes and map steps there are cleared (the map's far-range
     # and wall artefacts otherwise closed the way the rover came by on its way back); kept inside the wheels
-    # (0.45 m) and the bumpers so a few cm of localization error cannot clear the edge of a real obstacle
-    driven_box_m: tuple[float, float, float] = (-0.40, 0.40, 0.45)
+    # (0.34 m) and the bumpers so a few cm of localization error cannot clear the edge of a real obstacle
+    driven_box_m: tuple[float, float, float] = (-0.40, 0.40, 0.32)
     # step = a cell's height above its lowest 3x3 neighbour (the rock's own cells, the rim side of a drop),
     # and slope only where the cell rises above a neighbour: max - min over the 3x3 (False) marked the ground
-    # cells beside every rock too, a 5 cm bloat a side that closed gaps the 0.9 m rover fits through
+    # cells beside every rock too, a 5 cm bloat a side that closed gaps the rover fits through
     step_on_upper_cell: bool = False
     # the slope's Sobel aperture (3 or 5 cells): over 3 cells (10 cm) 2-3 cm of map noise reads as a 25 deg
     # slope, and long false slope ridges in the fused map blocked goal poses (UCF seed 1: a 2 m ridge across
