@@ -269,7 +269,7 @@ def main(args: dict[str, Any]) -> int:
         pipe_cfg = replace(pipe_cfg, terrain=construction_terrain_params())
     pipeline = Pipeline(pipe_cfg, StageProfiler(time.perf_counter))
     soft_zones = (zones.excavation_zone, zones.target_box.shrunk(-TARGET_SPILL_M) or zones.target_box)
-    port = NavigationPort(nav_params, dig_zones=soft_zones)
+    port = NavigationPort(nav_params, dig_zones=soft_zones, terrain=pipeline.terrain)
     executive = Executive(
         plan.cycles, cfg, follower_factory=port.follower, limits=mission.limits, model=spec.model, start_s=first.stamp_s
     )

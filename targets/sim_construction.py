@@ -346,7 +346,7 @@ def run_construction_in_sim(
         # mission's zones, never the sim's rocks (the rules keep rocks in the obstacle zone)
         soft_zones = (zones.excavation_zone, zones.target_box.shrunk(-TARGET_SPILL_M) or zones.target_box)
         if honest:
-            port = NavigationPort(nav_params, dig_zones=soft_zones)
+            port = NavigationPort(nav_params, dig_zones=soft_zones, terrain=pipeline.terrain)
         router = None
         if hazards == "oracle":
             discs = [(b.x_m, b.y_m, b.diameter_m / 2 + BUCKET_SWING_M) for b in site.boulders]
@@ -534,6 +534,7 @@ def run_construction_in_sim(
                 "monitor_stops": port.stats.monitor_stops,
                 "unblocks": port.stats.unblocks,
                 "goals_moved": port.stats.goals_moved,
+                "map_clears": port.stats.map_clears,
                 "last_error": port.stats.last_error,
             }
             if port is not None

@@ -270,3 +270,17 @@ def test_frame_with_wrong_height_and_pitch_is_registered_to_the_map(register: bo
         assert float(np.max(np.abs(h))) < 0.01
     else:
         assert float(np.max(np.abs(h))) > 0.05
+
+
+def test_forget_outside_keeps_the_disc_and_forgets_the_rest() -> None:
+    m = ElevationMap(ElevationMapConfig(size_cells=40, cell_m=0.1, recentre_distance_m=None), (0.0, 0.0))
+    xs, ys = np.meshgrid(np.linspace(-1.9, 1.9, 60), np.linspace(-1.9, 1.9, 60))
+    pts = np.column_stack([xs.ravel(), ys.ravel(), np.full(xs.size, 0.1)])
+    m.fuse_points(pts, (0.0, 0.0, 1.0))
+    seen = int(np.count_nonzero(m.seen))
+    n = m.forget_outside(0.0, 0.0, 1.0)
+    assert 0 < n < seen and int(np.count_nonzero(m.seen)) == seen - n
+    assert np.isfinite(m.height_at(0.5, 0.0)) and np.isnan(m.height_at(1.5, 0.0))
+    assert np.isinf(m.variance_at(1.5, 0.0))
+    with pytest.raises(ValueError, match="forget_outside"):
+        m.forget_outside(0.0, float("nan"), 1.0)

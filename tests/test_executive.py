@@ -381,3 +381,17 @@ def test_the_construction_costmap_reads_the_dig_zone_drivable_and_keeps_the_wall
     assert cm.cost_at(1.5, 3.0) < LETHAL
     assert cm.cost_at(6.5, 1.0) == LETHAL
     assert cm.cost_at(-0.05, 2.0) == LETHAL and cm.cost_at(8.15, 2.0) == LETHAL  # outside the arena
+
+
+def test_a_failed_navigation_clears_the_terrain_map_beyond_the_rover_at_most_once_a_minute() -> None:
+    mission = load_mission(UCF)
+    start = mission.rovers[0].start
+    terrain = TerrainModel(TerrainParams(), start, 0.0)
+    terrain.map.fuse_points(np.array([[start.x_m + 3.0, start.y_m, 0.3]]), (start.x_m, start.y_m, 0.5))
+    assert np.isfinite(terrain.map.height_at(start.x_m + 3.0, start.y_m))
+    port = NavigationPort(dig_zones=(DIG_ZONE,), terrain=terrain, clear_keep_radius_m=1.5, clear_every_s=60.0)
+    assert port.clear_map(10.0, start)
+    assert np.isnan(terrain.map.height_at(start.x_m + 3.0, start.y_m)) and port.stats.map_clears == 1
+    assert not port.clear_map(40.0, start) and port.stats.map_clears == 1  # rate-limited
+    assert port.clear_map(71.0, start) and port.stats.map_clears == 2
+    assert not NavigationPort(dig_zones=(DIG_ZONE,)).clear_map(0.0, start)  # no terrain model: nothing to clear

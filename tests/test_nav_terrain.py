@@ -8,7 +8,7 @@ import numpy as np
 from test_perception_hazards import ray_cast_depth
 
 from autonomy.mission.site_zones import Box
-from autonomy.msgs import Pose2D
+from autonomy.msgs import DepthFrame, Pose2D
 from autonomy.navigation.costmap import LETHAL
 from autonomy.runtime.terrain import TerrainModel, TerrainParams
 
@@ -17,6 +17,16 @@ SITE = Box(0.0, 0.0, 6.0, 4.0)
 
 def _model(**kw: object) -> TerrainModel:
     return TerrainModel(replace(TerrainParams(), **kw), Pose2D(1.0, 2.0, 0.0), 0.0, SITE)  # type: ignore[arg-type]
+
+
+def _rock_ahead() -> tuple[TerrainModel, Pose2D, DepthFrame]:
+    """A model that fused 3 frames of a rock 2 m ahead of the rover at (1, 2): the rock at map (3.0, 2.0)."""
+    t = _model()
+    pose = Pose2D(1.0, 2.0, 0.0)
+    frame = ray_cast_depth([(2.0, 0.0, 0.2)], [])
+    for _ in range(3):
+        t.fuse(frame, pose)
+    return t, pose, frame
 
 
 def test_a_standing_rover_fuses_one_frame_in_refuse_every() -> None:
@@ -32,20 +42,29 @@ def test_a_standing_rover_fuses_one_frame_in_refuse_every() -> None:
 
 
 def test_ground_the_wheelbase_covered_is_cleared_and_the_rest_kept() -> None:
-    t = _model()
-    pose = Pose2D(1.0, 2.0, 0.0)
-    frame = ray_cast_depth([(2.0, 0.0, 0.2)], [])  # a rock 2 m ahead: map (3.0, 2.0)
-    for _ in range(3):
-        t.fuse(frame, pose)
+    t, pose, frame = _rock_ahead()
     cm = t.costmap()
     assert cm.cost_at(3.0, 2.0) == LETHAL
     t.mark_driven(Pose2D(3.0, 2.0, 0.0))  # (as if the map were wrong there and the rover drove through)
     cm = t.costmap()
     assert cm.cost_at(3.0, 2.0) < LETHAL
-    # 0.32 m a side
-    assert t.driven[t.grid().world_to_cell(3.0, 2.3)] and not t.driven[t.grid().world_to_cell(3.0, 2.4)]
+    assert t.driven[t.grid().world_to_cell(3.0, 2.4)] and not t.driven[t.grid().world_to_cell(3.0, 2.5)]
     off = _model(clear_driven=False)
     for _ in range(3):
         off.fuse(frame, pose)
     off.mark_driven(Pose2D(3.0, 2.0, 0.0))
     assert off.costmap().cost_at(3.0, 2.0) == LETHAL and not np.any(off.driven)
+
+
+def test_clearing_forgets_the_map_beyond_the_kept_radius_and_fresh_frames_rebuild_it() -> None:
+    t, pose, frame = _rock_ahead()
+    assert t.costmap().cost_at(3.0, 2.0) == LETHAL
+    seen_near = t.map.height_at(2.3, 2.0)  # 1.3 m ahead: kept
+    assert np.isfinite(seen_near)
+    forgotten = t.clear_except_around(pose, 1.5)
+    assert forgotten > 0 and t.map_clears == 1
+    assert t.costmap().cost_at(3.0, 2.0) < LETHAL  # the rock's cells: unknown again (graded, not lethal)
+    assert np.isnan(t.map.height_at(3.0, 2.0)) and np.array_equal(t.map.height_at(2.3, 2.0), seen_near)
+    for _ in range(3):
+        t.fuse(frame, pose)  # seen again: back
+    assert t.costmap().cost_at(3.0, 2.0) == LETHAL

@@ -122,6 +122,7 @@ class NavigationStats:
     monitor_stops: int = 0
     unblocks: int = 0
     goals_moved: int = 0
+    map_clears: int = 0
     last_error: str = ""
     paths: list[tuple[float, tuple[tuple[float, float], ...]]] = field(default_factory=list)
 
@@ -140,6 +141,9 @@ class NavigationPort:
         unblock_after_s: float = 3.0,
         creep_mps: float = 0.05,
         escape_hold_s: float = 2.0,
+        terrain: TerrainModel | None = None,
+        clear_keep_radius_m: float = 1.5,
+        clear_every_s: float = 60.0,
     ) -> None:
         self.params = params or construction_navigator_params()
         self.dig_zones = tuple(dig_zones)
@@ -150,6 +154,12 @@ class NavigationPort:
         self.unblock_after_s = float(unblock_after_s)
         self.creep_mps = float(creep_mps)
         self.escape_hold_s = float(escape_hold_s)
+        # a failed navigation (no path for no_path_timeout_s, or stuck) forgets ``terrain``'s map beyond
+        # ``clear_keep_radius_m`` of the rover, at most once per ``clear_every_s`` (None: never)
+        self.terrain = terrain
+        self.clear_keep_radius_m = float(clear_keep_radius_m)
+        self.clear_every_s = float(clear_every_s)
+        self._cleared_at: float | None = None
         self._blocked_since: float | None = None
         self._escape: tuple[tuple[float, float], float] | None = None
         self.estimate: PoseEstimate | None = None
@@ -161,6 +171,20 @@ class NavigationPort:
         self._stepped_s: float | None = None
         self._dig_mask_for: GridSpec | None = None
         self._dig_mask: npt.NDArray[np.bool_] | None = None
+
+    def clear_map(self, stamp_s: float, pose: Pose2D) -> bool:
+        """After a failed navigation: forget the terrain map beyond ``clear_keep_radius_m`` (rate-limited).
+        Measured on the UCF berm build: localization error of 0.2-0.4 m smears old depth frames into false
+        steps until the obstacle zone or a dump stand reads as blocked and every later plan fails; fresh frames
+        (depth to 4 m, 3 Hz) rebuild the map ahead as the rover drives, and the collision monitor still guards."""
+        if self.terrain is None:
+            return False
+        if self._cleared_at is not None and stamp_s - self._cleared_at < self.clear_every_s:
+            return False
+        self._cleared_at = stamp_s
+        self.terrain.clear_except_around(pose, self.clear_keep_radius_m)
+        self.stats.map_clears += 1
+        return True
 
     # -- inputs --------------------------------------------------------------------------------------
 
@@ -359,6 +383,7 @@ class _PlannedFollower:
                 self._failed_at = stamp_s
                 port.stats.navigator_failures += 1
                 port.stats.last_error = nav.last_error
+                port.clear_map(stamp_s, pose)
             if stamp_s - self._failed_at >= port.retry_after_s:
                 self._failed_at = None
                 self._shift = min(self._shift + port.goal_shift_m, port.max_goal_shift_m)

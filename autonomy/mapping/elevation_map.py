@@ -503,6 +503,22 @@ class ElevationMap:
             self._ray_xy = np.ascontiguousarray(rays[:, :2].T)
         return self._ray_xy
 
+    def forget_outside(self, x_m: float, y_m: float, radius_m: float) -> int:
+        """Forget every cell whose centre lies farther than ``radius_m`` from (x, y): it reads as never seen
+        again (a map that localization error smeared can be rebuilt from fresh frames; Nav2's
+        clear-costmap-except-region recovery). Returns the number of seen cells forgotten."""
+        if not (math.isfinite(x_m) and math.isfinite(y_m) and math.isfinite(radius_m) and radius_m >= 0.0):
+            raise ValueError(
+                f"ElevationMap.forget_outside: need finite (x, y) and radius >= 0, got {x_m, y_m, radius_m}"
+            )
+        xx, yy = self.cell_centres()
+        far = ((xx - x_m) ** 2 + (yy - y_m) ** 2 > radius_m**2).reshape(-1)
+        n = int(np.count_nonzero(far & np.isfinite(self._h)))
+        self._h[far] = np.nan
+        self._p[far] = np.inf
+        self._disagree[far] = 0
+        return n
+
     # ------------------------------------------------------------------------------------------ queries
     @property
     def heights_m(self) -> FloatArray:
