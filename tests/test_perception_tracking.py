@@ -124,3 +124,118 @@ def test_tracking_with_own_region_quad_stage_matches_full_frame() -> None:
     assert tracker.stats.tracked_frames >= 6
     with pytest.raises(ValueError, match="roi_quad_stage"):
         TrackingFiducialDetector(INFO, 0.2, roi_quad_stage="magic")
+
+
+def _turning_sequence(n: int, yaw_step_rad: float = 0.22) -> list[CameraFrame]:
+    """The rover turning left on the spot by ``yaw_step_rad`` per frame (0.22 rad: about 110 px per frame at the
+    image centre, as in the sim's turns at 3 frames/s), beacons 2.6-3.4 m away all around, facing the rover.
+    Tags enter at the left edge, cross the view in about 5 frames and leave at the right edge; the first frame
+    each is fully in view it is usually more than the 96 px base strip in."""
+    ring = [(20 + k, math.radians(35.0 * k - 20.0), 2.6 + 0.4 * (k % 3), 0.35 + 0.05 * (k % 2)) for k in range(10)]
+    out = []
+    for k in range(n):
+        yaw = yaw_step_rad * k
+        tags = []
+        for tag_id, bearing_map, range_m, z in ring:
+            b = bearing_map - yaw  # bearing in base_link
+            if math.cos(b) > 0.5:  # in front (the view is about +-33 deg wide)
+                tags.append(_tag(tag_id, range_m * math.cos(b), range_m * math.sin(b), z, facing=b + math.pi))
+        frame, _ = render(tags, FORWARD_MOUNT, seed=100 + k)
+        out.append(CameraFrame(0.35 * k, frame.camera_id, frame.image_bgr, frame.info, frame.mount))
+    return out
+
+
+@pytest.mark.parametrize("fast_decode", [False, True])
+def test_tracking_finds_every_tag_the_full_frame_detector_finds_while_turning(fast_decode: bool) -> None:
+    """Behaviour, not time: in a fast turn every tag the full-frame detector finds is found by the tracker on the
+    same frame (tags that enter the view further than the base strip within one frame are caught by the strip
+    widened by the image motion), no tag is reported twice, and most frames are still region-only searches."""
+    seq = _turning_sequence(16)
+    full = FiducialDetector(INFO, 0.2, threshold_windows_px=(23,), keep_ambiguous=True, fast_decode=fast_decode)
+    tracker = TrackingFiducialDetector(INFO, 0.2, keep_ambiguous=True, fast_decode=fast_decode)
+    entered: set[int] = set()
+    for k, frame in enumerate(seq):
+        expected = {o.tag_id for o in full.detect(frame)}
+        got = [o.tag_id for o in tracker.detect(frame)]
+        assert len(got) == len(set(got)), (k, got)  # a tag in a region and a strip is reported once
+        assert expected <= set(got), (k, sorted(expected - set(got)))
+        assert set(got) <= set(range(20, 30))  # no false ids
+        entered |= expected
+    assert len(entered) >= 5  # tags did come into view during the turn
+    stats = tracker.stats
+    assert stats.tracked_frames >= 8, stats  # most frames searched the regions and strips only
+
+
+def test_tracking_fresh_tag_gets_scene_motion_and_leaving_tag_is_not_required() -> None:
+    """A tag seen for the first time moves like the others (no fall-back to the full frame the next frame just
+    because its region was placed at its old position); a tag predicted out of the view is not required."""
+    seq = _turning_sequence(10)
+    tracker = TrackingFiducialDetector(INFO, 0.2, keep_ambiguous=True, full_frame_every=100)
+    for frame in seq:
+        tracker.detect(frame)
+    stats = tracker.stats
+    # frame 0 and 1 (no motion known yet) are full-frame searches; after that regions and strips suffice
+    assert stats.full_frame_searches <= 3, stats
+    with pytest.raises(ValueError, match="strip_motion_gain"):
+        TrackingFiducialDetector(INFO, 0.2, strip_motion_gain=-1.0)
+
+
+@pytest.mark.slow  # a 1200-tick simulated mission (~15 s) for its 179 rendered camera frames
+def test_tracking_finds_every_tag_full_frame_finds_on_rendered_mission_frames() -> None:
+    """The frames ``rover bench --suite perception`` uses (sim camera along missions/waypoints.yaml, seed 1,
+    640x480, the rover turning between beacons; the sim's frames vary a little from run to run). The rover's
+    tracker finds on the same frame every tag of 24 px or more that the full-frame detectors find (without and
+    with fast decoding), and reports no tag twice. A smaller tag can appear mid-view (grown past the detection
+    limit as the rover approaches), where only the next full-frame search looks: it is found within 5 frames,
+    and such misses are a few % of the sightings (0-2.3 % in 6 sim runs, seeds 1-3)."""
+    from autonomy.mission.mission_file import load_mission
+    from autonomy.msgs import SensorFrame
+    from autonomy.runtime.pipeline import rover_fiducial_detector, rover_fiducial_tracker
+    from targets.sim_run import run_mission_in_sim
+
+    mission = load_mission("missions/waypoints.yaml")
+    frames: list[CameraFrame] = []
+
+    def sink(frame: SensorFrame) -> None:
+        if frame.camera is not None:
+            frames.append(frame.camera)
+
+    run_mission_in_sim(mission, 1, out_dir=None, max_steps=1200, frame_sink=sink)
+    assert len(frames) > 100
+    sizes = {b.tag_id: b.size_m for b in mission.site.beacons}
+    info = frames[0].info
+    full = rover_fiducial_detector(info, sizes)
+    # the tracker's own full-frame search (fast decoding)
+    full_fast = FiducialDetector(info, sizes, threshold_windows_px=(23,), keep_ambiguous=True, fast_decode=True)
+    tracker = rover_fiducial_tracker(info, sizes)
+    total = small_missed = 0
+    streak: dict[int, int] = {}  # consecutive frames a tag the fast full-frame search finds has been missed
+    for k, frame in enumerate(frames):
+        expected = {o.tag_id: o.pixel_size_px for o in full.detect(frame)}
+        expected_fast = {o.tag_id: o.pixel_size_px for o in full_fast.detect(frame)}
+        got = [o.tag_id for o in tracker.detect(frame)]
+        assert len(got) == len(set(got)), (k, got)
+        missed = {i: px for i, px in (expected | expected_fast).items() if i not in got}
+        assert all(px < 24.0 for px in missed.values()), (k, missed)
+        streak = {i: streak.get(i, 0) + 1 for i in expected_fast if i not in got}
+        assert all(n <= 4 for n in streak.values()), (k, streak)
+        small_missed += len(missed)
+        total += len(expected)
+    assert total > 300
+    assert small_missed <= 0.05 * total, small_missed
+    assert tracker.stats.tracked_frames > len(frames) // 2, tracker.stats
+
+
+def test_pipeline_detector_choice() -> None:
+    """``PipelineConfig.fiducial_detector``: "full_frame" (the default) or "tracking"; anything else is refused."""
+    from autonomy.msgs import Pose2D
+    from autonomy.runtime.pipeline import PipelineConfig, RoverGeometry, make_fiducial_detector
+
+    assert isinstance(make_fiducial_detector("tracking", INFO, {1: 0.2}), TrackingFiducialDetector)
+    assert isinstance(make_fiducial_detector("full_frame", INFO, {1: 0.2}), FiducialDetector)
+    geometry, start = RoverGeometry(0.1, 0.5), Pose2D(0.0, 0.0, 0.0)
+    assert PipelineConfig("r", geometry, start, (), ()).fiducial_detector == "full_frame"
+    with pytest.raises(ValueError, match="fiducial_detector"):
+        PipelineConfig("r", geometry, start, (), (), fiducial_detector="magic")
+    with pytest.raises(ValueError, match="kind"):
+        make_fiducial_detector("magic", INFO, {1: 0.2})
