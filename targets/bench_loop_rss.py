@@ -230,6 +230,7 @@ def main(args: dict[str, Any]) -> int:
 
     from autonomy.construction.executive import Executive
     from autonomy.construction.navigation import (
+        CONSTRUCTION_INSCRIBED_RADIUS_M,
         NavigationPort,
         construction_costmap,
         construction_navigator_params,
@@ -265,8 +266,8 @@ def main(args: dict[str, Any]) -> int:
     pipe_cfg = mission_pipeline_config(replace(mission, waypoints=()), spec, geometry)
     pipe_cfg = replace(pipe_cfg, navigation="waypoints", mapping=True)
     nav_params = construction_navigator_params(cfg.max_speed_mps)
-    if nav_params.planner == "circular":
-        pipe_cfg = replace(pipe_cfg, terrain=construction_terrain_params())
+    inscribed = CONSTRUCTION_INSCRIBED_RADIUS_M if nav_params.planner == "circular" else None
+    pipe_cfg = replace(pipe_cfg, terrain=construction_terrain_params(inscribed))
     pipeline = Pipeline(pipe_cfg, StageProfiler(time.perf_counter))
     soft_zones = (zones.excavation_zone, zones.target_box.shrunk(-TARGET_SPILL_M) or zones.target_box)
     port = NavigationPort(nav_params, dig_zones=soft_zones, terrain=pipeline.terrain)

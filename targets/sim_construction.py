@@ -60,6 +60,7 @@ import numpy as np
 from autonomy.construction.executive import Executive, ExecutiveConfig, ExecutiveEvent
 from autonomy.construction.grid import HeightGrid
 from autonomy.construction.navigation import (
+    CONSTRUCTION_INSCRIBED_RADIUS_M,
     NavigationPort,
     construction_costmap,
     construction_navigator_params,
@@ -250,8 +251,8 @@ def run_construction_in_sim(
     ``PlannedNavigator`` per goal, ``autonomy.construction.navigation``), ``oracle`` (pure pursuit around the
     site's true boulders and craters by ``disc_router``: a labelled comparison) or ``none`` (straight lines).
     ``navigator`` / ``terrain``: the planned navigation's and the terrain model's parameters (defaults:
-    ``construction_navigator_params()``, and ``construction_terrain_params()`` with the circular planner,
-    else ``TerrainParams()``)."""
+    ``construction_navigator_params()`` and ``construction_terrain_params()``, with the circular planner's
+    inscribed radius when it plans)."""
     from sim.run_judge import RunJudge
     from sim.sites import make_site, preset
     from sim.world import World
@@ -334,10 +335,11 @@ def run_construction_in_sim(
         honest = hazards == "map"
         pipe_cfg = replace(pipe_cfg, navigation="waypoints", mapping=honest)
         nav_params = navigator if navigator is not None else construction_navigator_params(cfg.max_speed_mps)
-        if terrain is None and nav_params.planner == "circular":
-            terrain = construction_terrain_params()
-        if terrain is not None:
-            pipe_cfg = replace(pipe_cfg, terrain=terrain)
+        if terrain is None:
+            terrain = construction_terrain_params(
+                CONSTRUCTION_INSCRIBED_RADIUS_M if nav_params.planner == "circular" else None
+            )
+        pipe_cfg = replace(pipe_cfg, terrain=terrain)
         pipeline = Pipeline(pipe_cfg)
         port: NavigationPort | None = None
         planning = RateGroup("planning", pipe_cfg.planning_hz)

@@ -387,11 +387,11 @@ def test_a_failed_navigation_clears_the_terrain_map_beyond_the_rover_at_most_onc
     mission = load_mission(UCF)
     start = mission.rovers[0].start
     terrain = TerrainModel(TerrainParams(), start, 0.0)
-    terrain.map.fuse_points(np.array([[start.x_m + 3.0, start.y_m, 0.3]]), (start.x_m, start.y_m, 0.5))
-    assert np.isfinite(terrain.map.height_at(start.x_m + 3.0, start.y_m))
+    terrain.map.fuse_points(np.array([[start.x_m + 2.5, start.y_m, 0.3]]), (start.x_m, start.y_m, 0.5))
+    assert np.isfinite(terrain.map.height_at(start.x_m + 2.5, start.y_m))
     port = NavigationPort(dig_zones=(DIG_ZONE,), terrain=terrain, clear_keep_radius_m=1.5, clear_every_s=60.0)
     assert port.clear_map(10.0, start)
-    assert np.isnan(terrain.map.height_at(start.x_m + 3.0, start.y_m)) and port.stats.map_clears == 1
+    assert np.isnan(terrain.map.height_at(start.x_m + 2.5, start.y_m)) and port.stats.map_clears == 1
     assert not port.clear_map(40.0, start) and port.stats.map_clears == 1  # rate-limited
     assert port.clear_map(71.0, start) and port.stats.map_clears == 2
     assert not NavigationPort(dig_zones=(DIG_ZONE,)).clear_map(0.0, start)  # no terrain model: nothing to clear

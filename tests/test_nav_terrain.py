@@ -48,7 +48,8 @@ def test_ground_the_wheelbase_covered_is_cleared_and_the_rest_kept() -> None:
     t.mark_driven(Pose2D(3.0, 2.0, 0.0))  # (as if the map were wrong there and the rover drove through)
     cm = t.costmap()
     assert cm.cost_at(3.0, 2.0) < LETHAL
-    assert t.driven[t.grid().world_to_cell(3.0, 2.4)] and not t.driven[t.grid().world_to_cell(3.0, 2.5)]
+    # 0.32 m a side
+    assert t.driven[t.grid().world_to_cell(3.0, 2.3)] and not t.driven[t.grid().world_to_cell(3.0, 2.4)]
     off = _model(clear_driven=False)
     for _ in range(3):
         off.fuse(frame, pose)

@@ -46,22 +46,23 @@ from autonomy.navigation.costmap import HAZARD_BLOCKED, HAZARD_FREE, INSCRIBED, 
 from autonomy.runtime.navigator import NavigatorParams, PlannedNavigator
 from autonomy.runtime.terrain import TerrainModel, TerrainParams
 
-# The construction run's planner: "circular" (2-D A* on the costmap's inscribed radius) until the oriented
-# planner (the navigator's default, heading-aware with the rover's outline) finds its way across the UCF
-# obstacle zone: on 2026-11-24 it found no path on seed 1 (0 cycles) where the circular one with a 0.36 m
-# inscribed radius built 26,835 cm3 (with contacts); re-checked at 20:35 with the dump stands inside the
-# construction zone: oriented 0 cycles / 0 contacts ("no collision-free way for the rover's outline"), circular
-# 3 cycles / 32,727 cm3 / 7 contacts on seed 1. None: the navigator's default.
-CONSTRUCTION_PLANNER: str | None = "circular"
-CONSTRUCTION_INSCRIBED_RADIUS_M = 0.36
+# The construction run's planner: None = the navigator's default, the oriented planner (heading-aware, with the
+# rover's outline and its bucket). With the 0.68 m rover, the sites' 0.9 m corridor and the map-clear recovery
+# (2026-11-24, fourth session, UCF seeds 1-4, one run each): oriented 86,077 / 11,791 / 85,851 / 86,171 cm3 (6, 1,
+# 6, 6 cycles; contacts 7, 0, 0, 12); "circular" (2-D A* at a 0.36 m inscribed radius, the bucket ignored)
+# 13,631 / 28,419 / 69,983 / 10,709 cm3 (1, 2, 5, 1 cycles; contacts 1, 1, 0, 4).
+CONSTRUCTION_PLANNER: str | None = None
+CONSTRUCTION_INSCRIBED_RADIUS_M = 0.36  # the circular planner's: the rover's half-width over its wheels and 2 cm
 
 
-def construction_terrain_params(inscribed_radius_m: float = CONSTRUCTION_INSCRIBED_RADIUS_M) -> TerrainParams:
-    """The terrain model's defaults with the costmap's inscribed radius at ``inscribed_radius_m`` (for the
-    circular planner): the rover's half-width over its wheels (0.34 m) and 2 cm. The default 0.45 m (meant to
-    keep the bucket's reach clear) closes the UCF obstacle zone's ~1 m gaps on most seeds; the bucket's sweep
-    in turns is checked by the navigator's guard instead."""
-    base = TerrainParams()
+def construction_terrain_params(inscribed_radius_m: float | None = None) -> TerrainParams:
+    """The berm build's terrain model: the defaults with depth fused out to 4 m and the driven ground cleared
+    0.45 m a side (the crossing's 3 m / 0.32 m cost the build cycles: UCF seed 2 made 1 cycle at 3 m against 3 at
+    4 m, and 1 at 0.32 m), and the costmap's inscribed radius at ``inscribed_radius_m`` when given (the circular
+    planner: ``CONSTRUCTION_INSCRIBED_RADIUS_M``; its bucket sweep in turns is checked by the navigator's guard)."""
+    base = replace(TerrainParams(), map_max_range_m=4.0, driven_box_m=(-0.40, 0.40, 0.45))
+    if inscribed_radius_m is None:
+        return base
     return replace(base, costmap=replace(base.costmap, inscribed_radius_m=inscribed_radius_m))
 
 

@@ -91,9 +91,11 @@ class TerrainParams:
 
     cell_m: float = 0.05
     map_min_range_m: float = 1.0  # the image's bottom rows (the rover's own front) gave false steps at < 1 m
-    # 4 m: at 3 m the far-edge step arcs of UCF crossing seed 5 went (it completed), but the berm build lost
-    # most of its cycles on seeds 1-3 (seed 2: 1 cycle against 3 at 4 m, same wheelbase clearing)
-    map_max_range_m: float = 4.0
+    # 3 m, not 4: the far edge of each fused frame left arcs of false 10-20 cm steps where it met older cells
+    # (the camera's pitch on the moving rover lifts the ground at 4 m by ~4 tan(pitch)); they closed the dump
+    # pose of UCF crossing seeds 5 and 9 (7 of 10 complete at 4 m with driven_box_m 0.45, 9 of 10 at 3 m with
+    # 0.32). The berm build uses 4 m and 0.45 (``autonomy.construction.navigation.construction_terrain_params``)
+    map_max_range_m: float = 3.0
     map_stride: int = 1
     max_height_variance_m2: float = 0.02**2
     use_hazards: bool = True  # the hazard detector's votes (rocks, craters) beside the elevation layers
@@ -118,9 +120,9 @@ class TerrainParams:
     refuse_every: int = 10
     # the ground under the rover's wheelbase (base_link frame: x from, x to, half width, m) is known to be
     # drivable wherever the rover has been: hazard votes and map steps there are cleared (the map's far-range
-    # and wall artefacts otherwise closed the way the rover came by on its way back); 0.45 m a side: 11 cm past
-    # the wheels (0.34 m), but inside them (0.32 m) the berm build on UCF seed 2 lost 2 of its 3 cycles
-    driven_box_m: tuple[float, float, float] = (-0.40, 0.40, 0.45)
+    # and wall artefacts otherwise closed the way the rover came by on its way back); kept inside the wheels
+    # (0.34 m) and the bumpers so a few cm of localization error cannot clear the edge of a real obstacle
+    driven_box_m: tuple[float, float, float] = (-0.40, 0.40, 0.32)
     # step = a cell's height above its lowest 3x3 neighbour (the rock's own cells, the rim side of a drop),
     # and slope only where the cell rises above a neighbour: max - min over the 3x3 (False) marked the ground
     # cells beside every rock too, a 5 cm bloat a side that closed gaps the rover fits through
