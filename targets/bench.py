@@ -212,9 +212,19 @@ def autonomy_rss_fields(
 def run_benchmarks(
     mission_path: str | Path, seed: int = 1, steps: int = 1200, suites: Sequence[str] | None = None
 ) -> dict[str, Any]:
+    """``_run_benchmarks`` with OpenCV on one thread (figures are per core: the rover board's other cores run the
+    rest of the stack), restored afterwards (``targets.cv_threads``)."""
+    from targets.cv_threads import opencv_threads
+
+    with opencv_threads(1):
+        return _run_benchmarks(mission_path, seed, steps, suites)
+
+
+def _run_benchmarks(
+    mission_path: str | Path, seed: int = 1, steps: int = 1200, suites: Sequence[str] | None = None
+) -> dict[str, Any]:
     from targets.sim_run import run_mission_in_sim
 
-    cv2.setNumThreads(1)  # figures are per core: the rover board's other cores run the rest of the stack
     wanted = set(suites or ("loop", "fiducials", "sim"))  # perception (2-3 min) runs only when asked for
     results: dict[str, Any] = {"machine": _machine(), "mission": str(mission_path), "seed": seed}
     if "sim" in wanted:

@@ -658,13 +658,28 @@ def run_perception_bench(
     hazard_frames: int = 100,
     volume_trials: int = 20,
 ) -> dict[str, Any]:
+    """``_run_perception_bench`` with OpenCV on one thread (per-core figures), restored afterwards."""
+    from targets.cv_threads import opencv_threads
+
+    with opencv_threads(1):
+        return _run_perception_bench(mission_path, seed, steps, repeats, suites, hazard_frames, volume_trials)
+
+
+def _run_perception_bench(
+    mission_path: str | Path = "missions/waypoints.yaml",
+    seed: int = 1,
+    steps: int = 1200,
+    repeats: int = 3,
+    suites: Sequence[str] | None = None,
+    hazard_frames: int = 100,
+    volume_trials: int = 20,
+) -> dict[str, Any]:
     """Run the perception bench; returns a JSON-serialisable dict (see the module docstring)."""
     from autonomy.mission.mission_file import load_mission
     from autonomy.perception.fiducials import warm_up
     from targets.bench import _machine
     from targets.sim_run import run_mission_in_sim
 
-    cv2.setNumThreads(1)
     warm_up()  # numba kernels compiled / loaded before any timing
     all_suites = {"fiducials", "fiducials_gt", "hazards", "hazards_rendered", "volume"}
     wanted = set(suites or all_suites)

@@ -275,9 +275,9 @@ def _pupil_in_subprocess(images: Sequence[RealImage], repeats: int) -> dict[str,
 
 def pupil_worker(paths: list[str], repeats: int) -> None:
     """Child-process side of ``_pupil_in_subprocess``: pupil-apriltags with quad_decimate=1, one thread."""
-    cv2.setNumThreads(1)
     from pupil_apriltags import Detector
 
+    cv2.setNumThreads(1)
     grey = [np.ascontiguousarray(np.load(p)) for p in paths]
     detector = Detector(families="tag36h11", nthreads=1, quad_decimate=1.0)
     times: list[float] = []
@@ -301,10 +301,17 @@ PUPIL = "pupil-apriltags (AprilTag 3), quad_decimate=1, 1 thread (detection only
 
 
 def run_swarmathon_bench(data_dir: Path | None = None, repeats: int = 5) -> dict[str, Any]:
+    """``_run_swarmathon_bench`` with OpenCV on one thread (per-core figures), restored afterwards."""
+    from targets.cv_threads import opencv_threads
+
+    with opencv_threads(1):
+        return _run_swarmathon_bench(data_dir, repeats)
+
+
+def _run_swarmathon_bench(data_dir: Path | None = None, repeats: int = 5) -> dict[str, Any]:
     """All detectors on the Swarmathon photos, side by side; JSON-able."""
     from autonomy.perception.fiducials import warm_up
 
-    cv2.setNumThreads(1)
     warm_up()  # numba kernels compiled / loaded before timing (else the first frame's p99 holds the load)
     try:
         images = load_images(data_dir)

@@ -21,9 +21,15 @@ pytest.importorskip("pybullet", reason="the sim extra (pybullet) is not installe
 
 
 def test_bench_writes_stage_percentiles_and_detector_peers(tmp_path: Path, repo_root: Path) -> None:
+    import cv2
+
+    threads = cv2.getNumThreads()
     out = tmp_path / "bench.json"
     mission = str(repo_root / "missions" / "waypoints.yaml")
     assert main(["bench", "--json", str(out), "--steps", "60", "--mission", mission]) == 0
+    # the bench times OpenCV on one thread but restores the process's setting: OpenCV's results depend on it, and
+    # a bench that left it at 1 changed every simulation after it in the same process (targets/cv_threads.py)
+    assert cv2.getNumThreads() == threads
     r = json.loads(out.read_text())
     stages = r["loop"]["stages_ms"]
     for stage in ("step", "perceive", "estimate", "decide", "navigate", "limit"):
