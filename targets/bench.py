@@ -21,6 +21,7 @@ import numpy as np
 from autonomy.mission.mission_file import load_mission
 from autonomy.msgs import CameraFrame, SensorFrame
 from targets.bench_loop_rss import FrameRecorder
+from targets.cv_threads import one_opencv_thread
 
 
 def _machine() -> dict[str, Any]:
@@ -209,18 +210,8 @@ def autonomy_rss_fields(
     }
 
 
+@one_opencv_thread  # figures are per core: the rover board's other cores run the rest of the stack
 def run_benchmarks(
-    mission_path: str | Path, seed: int = 1, steps: int = 1200, suites: Sequence[str] | None = None
-) -> dict[str, Any]:
-    """``_run_benchmarks`` with OpenCV on one thread (figures are per core: the rover board's other cores run the
-    rest of the stack), restored afterwards (``targets.cv_threads``)."""
-    from targets.cv_threads import opencv_threads
-
-    with opencv_threads(1):
-        return _run_benchmarks(mission_path, seed, steps, suites)
-
-
-def _run_benchmarks(
     mission_path: str | Path, seed: int = 1, steps: int = 1200, suites: Sequence[str] | None = None
 ) -> dict[str, Any]:
     from targets.sim_run import run_mission_in_sim

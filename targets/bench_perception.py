@@ -49,6 +49,7 @@ import numpy.typing as npt
 
 from autonomy.msgs import CameraFrame, CameraInfo, DepthFrame, FiducialObservation, Pose3D, SensorFrame
 from autonomy.perception.hazards import CRATER_CUES, HazardConfig
+from targets.cv_threads import one_opencv_thread
 
 _SIZE_BINS = ((12.0, 18.0), (18.0, 24.0), (24.0, 1e9))
 ARUCO_DEFAULT = "OpenCV ArucoDetector, defaults (detection only)"
@@ -649,23 +650,8 @@ def _fiducial_ground_truth_suite(
     return out
 
 
+@one_opencv_thread
 def run_perception_bench(
-    mission_path: str | Path = "missions/waypoints.yaml",
-    seed: int = 1,
-    steps: int = 1200,
-    repeats: int = 3,
-    suites: Sequence[str] | None = None,
-    hazard_frames: int = 100,
-    volume_trials: int = 20,
-) -> dict[str, Any]:
-    """``_run_perception_bench`` with OpenCV on one thread (per-core figures), restored afterwards."""
-    from targets.cv_threads import opencv_threads
-
-    with opencv_threads(1):
-        return _run_perception_bench(mission_path, seed, steps, repeats, suites, hazard_frames, volume_trials)
-
-
-def _run_perception_bench(
     mission_path: str | Path = "missions/waypoints.yaml",
     seed: int = 1,
     steps: int = 1200,

@@ -38,6 +38,7 @@ import numpy as np
 import numpy.typing as npt
 
 from autonomy.msgs import CameraFrame, CameraInfo, Pose3D
+from targets.cv_threads import one_opencv_thread
 
 FloatArray = npt.NDArray[np.float64]
 # A detection matches a reference tag when their centres are closer than this fraction of the reference's size.
@@ -300,15 +301,8 @@ OPENCV_DEFAULT = "OpenCV ArucoDetector, defaults (detection only)"
 PUPIL = "pupil-apriltags (AprilTag 3), quad_decimate=1, 1 thread (detection only)"
 
 
+@one_opencv_thread
 def run_swarmathon_bench(data_dir: Path | None = None, repeats: int = 5) -> dict[str, Any]:
-    """``_run_swarmathon_bench`` with OpenCV on one thread (per-core figures), restored afterwards."""
-    from targets.cv_threads import opencv_threads
-
-    with opencv_threads(1):
-        return _run_swarmathon_bench(data_dir, repeats)
-
-
-def _run_swarmathon_bench(data_dir: Path | None = None, repeats: int = 5) -> dict[str, Any]:
     """All detectors on the Swarmathon photos, side by side; JSON-able."""
     from autonomy.perception.fiducials import warm_up
 

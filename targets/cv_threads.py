@@ -8,10 +8,15 @@ it in the same process (the test suite), so benches set it only for their own du
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import functools
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import ParamSpec, TypeVar
 
 import cv2
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
 
 
 @contextmanager
@@ -23,3 +28,14 @@ def opencv_threads(n: int) -> Iterator[None]:
         yield
     finally:
         cv2.setNumThreads(prev)
+
+
+def one_opencv_thread(fn: Callable[_P, _R]) -> Callable[_P, _R]:
+    """Decorator: ``fn`` runs with OpenCV on one thread (per-core figures), the previous count restored after."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        with opencv_threads(1):
+            return fn(*args, **kwargs)
+
+    return wrapper
