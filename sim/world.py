@@ -411,6 +411,7 @@ class World:
             )
             self._build_terrain(cell_m, terrain_amplitude_m)
             self.beacon_body_ids: dict[int, tuple[int, ...]] = {}
+            self.fixture_body_ids: list[int] = []  # walls and the fiducial bar (site worlds)
             for lm in self.beacons:
                 self.beacon_body_ids[lm.tag_id] = self._build_beacon(lm)
             self.rocks: tuple[RockInfo, ...]
@@ -491,8 +492,8 @@ class World:
 
     def solid_body_ids(self) -> tuple[int, ...]:
         """Every body a rover can hit that is not the terrain: rocks, walls, the fiducial bar, beacons."""
-        beacons = [b for ids in getattr(self, "beacon_body_ids", {}).values() for b in ids]
-        return (*(r.body_id for r in self.rocks), *getattr(self, "fixture_body_ids", ()), *beacons)
+        beacons = [b for ids in self.beacon_body_ids.values() for b in ids]
+        return (*(r.body_id for r in self.rocks), *self.fixture_body_ids, *beacons)
 
     # ------------------------------------------------------------------------------------------------
     # Terrain
@@ -735,7 +736,6 @@ class World:
         """Arena walls (0.6 m, just outside the arena) and the fiducial bar (a 4 cm bar on two posts)."""
         c = self.client
         p = site.preset
-        self.fixture_body_ids: list[int] = []
         if p.walls:
             t, height = 0.05, 0.6
             lx, ly = p.size_m

@@ -229,20 +229,14 @@ def main(args: dict[str, Any]) -> int:
     import cv2
 
     from autonomy.construction.executive import Executive
-    from autonomy.construction.navigation import (
-        CONSTRUCTION_INSCRIBED_RADIUS_M,
-        NavigationPort,
-        construction_costmap,
-        construction_navigator_params,
-        construction_terrain_params,
-    )
+    from autonomy.construction.navigation import NavigationPort, construction_costmap
     from autonomy.construction.planner import default_baseline, plan_mission
     from autonomy.mission.mission_file import load_mission
-    from autonomy.runtime.pipeline import Pipeline, RoverGeometry, mission_pipeline_config
+    from autonomy.runtime.pipeline import Pipeline, RoverGeometry
     from autonomy.runtime.profiler import StageProfiler
     from autonomy.runtime.rates import RateGroup
     from targets.board_run import warm_up_kernels
-    from targets.sim_construction import TARGET_SPILL_M, executive_config
+    from targets.sim_construction import construction_stack_config, executive_config
 
     check_no_simulator("after the imports")
     cv2.setNumThreads(1)  # as ``rover bench``: per-core figures
@@ -263,13 +257,8 @@ def main(args: dict[str, Any]) -> int:
 
     cfg = executive_config(mission)
     plan = plan_mission(mission, baseline=default_baseline(zones))
-    pipe_cfg = mission_pipeline_config(replace(mission, waypoints=()), spec, geometry)
-    pipe_cfg = replace(pipe_cfg, navigation="waypoints", mapping=True)
-    nav_params = construction_navigator_params(cfg.max_speed_mps)
-    inscribed = CONSTRUCTION_INSCRIBED_RADIUS_M if nav_params.planner == "circular" else None
-    pipe_cfg = replace(pipe_cfg, terrain=construction_terrain_params(inscribed))
+    pipe_cfg, nav_params, soft_zones = construction_stack_config(mission, geometry, cfg)
     pipeline = Pipeline(pipe_cfg, StageProfiler(time.perf_counter))
-    soft_zones = (zones.excavation_zone, zones.target_box.shrunk(-TARGET_SPILL_M) or zones.target_box)
     port = NavigationPort(nav_params, dig_zones=soft_zones, terrain=pipeline.terrain)
     executive = Executive(
         plan.cycles, cfg, follower_factory=port.follower, limits=mission.limits, model=spec.model, start_s=first.stamp_s

@@ -69,10 +69,11 @@ from autonomy.construction.navigation import (
 from autonomy.construction.planner import Plan, default_baseline, plan_mission, replan
 from autonomy.construction.routes import disc_router
 from autonomy.mission.mission_file import Mission
+from autonomy.mission.site_zones import Box
 from autonomy.msgs import Commands, DriveCommand, Pose2D
 from autonomy.runtime.metrics import absolute_trajectory_error
 from autonomy.runtime.navigator import NavigatorParams
-from autonomy.runtime.pipeline import Pipeline, RoverGeometry, mission_pipeline_config
+from autonomy.runtime.pipeline import Pipeline, PipelineConfig, RoverGeometry, mission_pipeline_config
 from autonomy.runtime.profiler import StageProfiler
 from autonomy.runtime.rates import RateGroup
 from autonomy.runtime.terrain import TerrainParams
@@ -145,6 +146,34 @@ def scan_to_grid(scan: ElevationScan, like: HeightGrid) -> HeightGrid:
         + h[y0 + 1, x0 + 1] * tx * ty
     )
     return HeightGrid(np.asarray(z, dtype=np.float64), like.origin_xy, like.cell_m)
+
+
+def construction_stack_config(
+    mission: Mission,
+    geometry: RoverGeometry,
+    cfg: ExecutiveConfig,
+    mapping: bool = True,
+    navigator: NavigatorParams | None = None,
+    terrain: TerrainParams | None = None,
+) -> tuple[PipelineConfig, NavigatorParams, tuple[Box, Box]]:
+    """The berm build's onboard configuration, shared by the sim run and ``rover bench``'s autonomy-only replay:
+    the pipeline's (perceive, estimate, map, limit; the executive navigates, so the pipeline's own waypoint
+    navigation stays idle), the planned navigation's parameters (default ``construction_navigator_params``), and
+    the zones the bucket may drive into: the excavation zone (cut edges) and the target box with a spill margin
+    (the berm's own piles read as lethal steps and stopped the bucket's approach to the next dump); the mission's
+    zones, never the sim's rocks (the rules keep rocks in the obstacle zone). ``terrain`` defaults to
+    ``construction_terrain_params``, with the circular planner's inscribed radius when it plans."""
+    zones = mission.site.zones
+    if zones is None:
+        raise ValueError(f"{mission.source}: site: a construction run needs a site preset with zones")
+    pipe_cfg = mission_pipeline_config(replace(mission, waypoints=()), mission.rovers[0], geometry)
+    nav_params = navigator if navigator is not None else construction_navigator_params(cfg.max_speed_mps)
+    if terrain is None:
+        terrain = construction_terrain_params(
+            CONSTRUCTION_INSCRIBED_RADIUS_M if nav_params.planner == "circular" else None
+        )
+    soft_zones = (zones.excavation_zone, zones.target_box.shrunk(-TARGET_SPILL_M) or zones.target_box)
+    return replace(pipe_cfg, navigation="waypoints", mapping=mapping, terrain=terrain), nav_params, soft_zones
 
 
 def executive_config(mission: Mission) -> ExecutiveConfig:
@@ -326,27 +355,21 @@ def run_construction_in_sim(
         write_plan(plan, t_offset)
         ideal_rate = plan.ideal_cycles_per_hour  # the bound of this session's first plan
         io = rover.io()
-        pipe_cfg = mission_pipeline_config(
-            replace(mission, waypoints=()), spec, RoverGeometry(io.drive.wheel_radius_m, io.drive.track_width_m)
-        )
-        # The pipeline's perceive, estimate, map and limit stages run here; the executive navigates (its own
-        # waypoint navigation stays idle). With ``map`` the terrain model's costmap feeds the executive's planned
-        # navigation (``NavigationPort``); the measure step still scans the site (a stand-in, module docstring).
+        # The pipeline's perceive, estimate, map and limit stages run here; the executive navigates. With ``map``
+        # the terrain model's costmap feeds the executive's planned navigation (``NavigationPort``); the measure
+        # step still scans the site (a stand-in, module docstring).
         honest = hazards == "map"
-        pipe_cfg = replace(pipe_cfg, navigation="waypoints", mapping=honest)
-        nav_params = navigator if navigator is not None else construction_navigator_params(cfg.max_speed_mps)
-        if terrain is None:
-            terrain = construction_terrain_params(
-                CONSTRUCTION_INSCRIBED_RADIUS_M if nav_params.planner == "circular" else None
-            )
-        pipe_cfg = replace(pipe_cfg, terrain=terrain)
+        pipe_cfg, nav_params, soft_zones = construction_stack_config(
+            mission,
+            RoverGeometry(io.drive.wheel_radius_m, io.drive.track_width_m),
+            cfg,
+            mapping=honest,
+            navigator=navigator,
+            terrain=terrain,
+        )
         pipeline = Pipeline(pipe_cfg)
         port: NavigationPort | None = None
         planning = RateGroup("planning", pipe_cfg.planning_hz)
-        # drivable for the bucket: the excavation zone (cut edges) and the target box with a spill margin (the
-        # berm's own piles: read as lethal steps, they stopped the bucket's approach to the next dump); the
-        # mission's zones, never the sim's rocks (the rules keep rocks in the obstacle zone)
-        soft_zones = (zones.excavation_zone, zones.target_box.shrunk(-TARGET_SPILL_M) or zones.target_box)
         if honest:
             port = NavigationPort(nav_params, dig_zones=soft_zones, terrain=pipeline.terrain)
         router = None

@@ -285,12 +285,9 @@ class TerrainModel:
         cells the rover has driven stay known drivable): the recovery for a map that localization error smeared
         until no path is left (Nav2's ClearCostmapExceptRegion). Returns the map cells forgotten."""
         n = self.map.forget_outside(pose.x_m, pose.y_m, keep_radius_m)
-        if self.map.origin_m == self._hits_origin:
-            g = self.grid()
-            xs = g.origin_x_m + (np.arange(g.cols) + 0.5) * g.resolution_m
-            ys = g.origin_y_m + (np.arange(g.rows) + 0.5) * g.resolution_m
-            far = (xs[None, :] - pose.x_m) ** 2 + (ys[:, None] - pose.y_m) ** 2 > keep_radius_m**2
-            self._hits[far] = 0
+        if self.map.origin_m == self._hits_origin:  # the votes share the map's cells
+            xx, yy = self.map.cell_centres()
+            self._hits[(xx - pose.x_m) ** 2 + (yy - pose.y_m) ** 2 > keep_radius_m**2] = 0
         self._last_fused = None
         self.map_clears += 1
         return n
