@@ -101,6 +101,8 @@ class SitePreset:
                 raise ValueError(f"SitePreset {self.name}: {name} {zone} lies outside the arena {arena}")
         if not self.target_box.inside(self.construction_zone):
             raise ValueError(f"SitePreset {self.name}: target box outside the construction zone")
+        if self.corridor_m is not None and not (math.isfinite(self.corridor_m) and self.corridor_m > 0.0):
+            raise ValueError(f"SitePreset {self.name}: corridor_m must be None or > 0, got {self.corridor_m}")
         if not 20.0 <= self.repose_deg <= 50.0:
             raise ValueError(f"SitePreset {self.name}: repose_deg must be in [20, 50], got {self.repose_deg}")
 

@@ -178,3 +178,10 @@ def test_every_arena_seed_keeps_a_corridor_and_passable_seeds_keep_their_obstacl
             if has_corridor(first, 0.9):  # the first draw already had one: unchanged
                 assert (first.boulders, first.craters) == (site.boulders, site.craters)
     assert not has_corridor(make_site(replace(preset("ucf"), corridor_m=None), 5), 0.9)  # redrawn
+
+
+def test_a_bad_corridor_width_is_refused() -> None:
+    from dataclasses import replace
+
+    with pytest.raises(ValueError, match="corridor_m"):
+        replace(preset("ucf"), corridor_m=0.0)
