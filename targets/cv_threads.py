@@ -4,6 +4,9 @@ The benches time per core (``cv2.setNumThreads(1)``), but the setting is process
 independent of it: the same UCF crossing (seed 6) ends 6.4 cm from its dig pose with OpenCV's default threads
 here and 4.0 cm with one thread (measured 2026-11-24). A bench that left it at 1 changed every simulation run after
 it in the same process (the test suite), so benches set it only for their own duration.
+
+The simulation runners (``run_mission_in_sim``, ``run_construction_in_sim``) run with ``SIM_OPENCV_THREADS`` so that
+a seed gives the same run on any machine, whatever its core count (the CI box, a laptop, a Pi).
 """
 
 from __future__ import annotations
@@ -14,6 +17,9 @@ from contextlib import contextmanager
 from typing import ParamSpec, TypeVar
 
 import cv2
+
+SIM_OPENCV_THREADS = 1
+"""OpenCV's thread count inside a simulation run: fixed, so a seed's run does not depend on the machine's cores."""
 
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
@@ -30,12 +36,22 @@ def opencv_threads(n: int) -> Iterator[None]:
         cv2.setNumThreads(prev)
 
 
-def one_opencv_thread(fn: Callable[_P, _R]) -> Callable[_P, _R]:
-    """Decorator: ``fn`` runs with OpenCV on one thread (per-core figures), the previous count restored after."""
+def with_opencv_threads(n: int) -> Callable[[Callable[_P, _R]], Callable[_P, _R]]:
+    """Decorator factory: the decorated function runs with OpenCV on ``n`` threads, the previous count restored."""
 
-    @functools.wraps(fn)
-    def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _R:
-        with opencv_threads(1):
-            return fn(*args, **kwargs)
+    def decorate(fn: Callable[_P, _R]) -> Callable[_P, _R]:
+        @functools.wraps(fn)
+        def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+            with opencv_threads(n):
+                return fn(*args, **kwargs)
 
-    return wrapper
+        return wrapper
+
+    return decorate
+
+
+one_opencv_thread = with_opencv_threads(1)
+"""Decorator: ``fn`` runs with OpenCV on one thread (per-core bench figures)."""
+
+sim_opencv_threads = with_opencv_threads(SIM_OPENCV_THREADS)
+"""Decorator for the simulation runners: a seed's run does not depend on the machine's core count."""

@@ -85,6 +85,7 @@ from targets.cli_common import (
     require_construction,
     sim_progress,
 )
+from targets.cv_threads import sim_opencv_threads
 from targets.journal import Journal, JournalState
 from targets.run_folder import MapSnapshot, RunTrace, plot_paths, write_mcap, write_report_html
 
@@ -255,6 +256,7 @@ def reapply_completed(world: World, state: JournalState, cut_radius_m: float, ma
     return total
 
 
+@sim_opencv_threads  # the same seed gives the same run on any machine
 def run_construction_in_sim(
     mission: Mission,
     seed: int,

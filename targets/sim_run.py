@@ -26,6 +26,7 @@ from autonomy.runtime.metrics import absolute_trajectory_error, position_nees
 from autonomy.runtime.pipeline import Pipeline, RoverGeometry, mission_pipeline_config
 from autonomy.runtime.profiler import StageProfiler
 from hw.interfaces import Clock
+from targets.cv_threads import sim_opencv_threads
 from targets.run_folder import (
     RunTrace,
     plot_paths,
@@ -65,6 +66,7 @@ class SimRunResult:
     out_dir: Path | None
 
 
+@sim_opencv_threads  # the same seed gives the same run on any machine
 def run_mission_in_sim(
     mission: Mission,
     seed: int,
