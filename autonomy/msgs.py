@@ -334,6 +334,40 @@ class Landmark:
 
 
 @dataclass(frozen=True, slots=True)
+class WallLine:
+    """A known straight wall in ``map`` (an arena side): the points p with n . p = ``offset_m``, where
+    n = (cos ``normal_rad``, sin ``normal_rad``) points from the site into the wall. A rover inside the site is
+    at distance offset_m - n . p from it."""
+
+    wall_id: int
+    normal_rad: float
+    offset_m: float
+
+    def __post_init__(self) -> None:
+        _check_finite("WallLine", self.normal_rad, self.offset_m)
+
+
+@dataclass(frozen=True, slots=True)
+class WallObservation:
+    """A straight vertical surface seen in one depth frame, as a line in ``base_link``'s ground plane: the foot
+    of the perpendicular from the origin lies ``range_m`` away at bearing ``normal_rad`` (x forward, y left).
+    ``covariance`` is the 2x2 covariance of (range_m, normal_rad): [[var_r, cov], [cov, var_phi]].
+    ``length_m``: the extent of the points along the line; ``points``: how many points support it."""
+
+    stamp_s: float
+    range_m: float
+    normal_rad: float
+    covariance: Mat2
+    length_m: float
+    points: int
+
+    def __post_init__(self) -> None:
+        _check_finite("WallObservation", self.stamp_s, self.range_m, self.normal_rad, self.length_m)
+        if not self.range_m >= 0.0:
+            raise MessageError(f"WallObservation.range_m: must be >= 0, got {self.range_m}")
+
+
+@dataclass(frozen=True, slots=True)
 class PoseEstimate:
     """The estimator's belief of ``base_link`` in ``map``.
 

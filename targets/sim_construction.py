@@ -569,6 +569,8 @@ def run_construction_in_sim(
         ),
         "tag_observations": sum(trace.tags_seen),
         "tag_updates_accepted": sum(trace.tags_accepted),
+        "walls_seen": pipeline.walls_seen,
+        "wall_updates_accepted": pipeline.landmark_ekf.wall_accepted_count,
         "localization_ate_m": round(ate, 4),
         "localization_max_error_m": round(max_err, 4),
         "judge_this_session": fields,

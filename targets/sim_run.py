@@ -233,6 +233,8 @@ def run_mission_in_sim(
         "localization_lost_s": round(lost_ticks[0] / CONTROL_HZ, 2),
         "tag_observations": sum(trace.tags_seen),
         "tag_updates_accepted": sum(trace.tags_accepted),
+        "walls_seen": pipeline.walls_seen,
+        "wall_updates_accepted": pipeline.landmark_ekf.wall_accepted_count,
         "final_true_pose": [round(v, 4) for v in trace.true_pose[-1]] if trace.true_pose else None,
         "final_estimated_pose": [round(v, 4) for v in trace.est_pose[-1]] if trace.est_pose else None,
     }

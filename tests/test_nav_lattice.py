@@ -19,6 +19,7 @@ from autonomy.navigation.planner import NoPathError, NoPathReason, Planner
 from autonomy.runtime.navigator import NavigatorParams, PlannedNavigator
 
 RES = 0.05
+COV_1CM = ((1e-4, 0.0, 0.0), (0.0, 1e-4, 0.0), (0.0, 0.0, 1e-4))
 HULL = np.array(
     [
         (0.73, 0.25),
@@ -314,3 +315,41 @@ def test_no_relocalization_stop_near_the_landmarks_or_with_a_small_sigma() -> No
         NavigatorParams(reloc_min_range_m=0.0)
     with pytest.raises(ValueError, match="reloc_view_offsets_rad"):
         NavigatorParams(reloc_view_offsets_rad=())
+
+
+def test_a_later_leg_blocked_is_replanned_at_the_end_of_the_current_leg() -> None:
+    """A new map that blocks a later leg of the plan while the current leg stays clear: the rover finishes the
+    current leg and plans from its end (planning from the pose at every map update made the lattice alternate
+    between a forward start and a reverse cusp in a flickering gap). With ``finish_leg_first=False`` it plans
+    again at once."""
+    cm = _gap_world(1.15)
+    start = Pose2D(1.0, 1.0, 0.0)
+    for finish_first in (True, False):
+        nav = PlannedNavigator([Pose2D(5.0, 3.0, math.pi / 2)], NavigatorParams(finish_leg_first=finish_first))
+        nav.update_costmap(cm, start)
+        plan = nav.oriented
+        assert plan is not None and plan.legs >= 3 and nav.plans == 1
+        # block a later leg with a lethal disc beside the path, away from the first leg
+        a, b = plan.vertices_xy_m[-3], plan.vertices_xy_m[-2]
+        mid = (a + b) / 2
+        assert math.hypot(mid[0] - start.x_m, mid[1] - start.y_m) > 1.5
+        grid = cm.grid
+        yy, xx = np.mgrid[0 : grid.rows, 0 : grid.cols]
+        x, y = (xx + 0.5) * RES, (yy + 0.5) * RES
+        lethal = (cm.cost == LETHAL) | (np.hypot(x - mid[0], y - mid[1]) < 0.1)
+        blocked = _costmap(lethal, grid)
+        assert not nav.lattice.legs_free(blocked, plan, 0, (start.x_m, start.y_m))
+        assert nav.lattice.legs_free(blocked, plan, 0, (start.x_m, start.y_m), to_leg=1)
+        nav.update_costmap(blocked, start)
+        if not finish_first:
+            assert nav.plans == 2
+            continue
+        assert nav.plans == 1 and nav.oriented is plan  # still driving the first leg
+        end = plan.vertices_xy_m[1]
+        nav.step(
+            0.0,
+            PoseEstimate(0.0, Pose2D(float(end[0]), float(end[1]), 0.0), ((1e-4, 0, 0), (0, 1e-4, 0), (0, 0, 1e-4))),
+            0.0,
+        )
+        assert nav.plan_failures == 0, nav.last_error
+        assert nav.plans == 2 and nav.oriented is not plan  # planned again from the end of the first leg

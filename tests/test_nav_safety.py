@@ -128,3 +128,24 @@ def test_far_from_the_path_asks_for_a_replan() -> None:
     assert out.replan and "off_path" in out.reason
     assert rec.update(0.05, DriveCommand(0.05, 0.2, 0.0), 0.2, Pose2D(0.0, 0.0, 0.0)).state == RecoveryState.NOMINAL
     assert math.isfinite(out.command.linear_x_mps)
+
+
+def test_no_progress_for_20s_starts_a_recovery_whatever_the_command() -> None:
+    """A follower and a monitor that both slow the rover to a standstill give no stuck command; the progress
+    check backs it off after ``progress_timeout_s`` all the same, and any real motion resets the check."""
+    rec = Recovery()
+    pose = Pose2D(1.0, 1.0, 0.3)
+    t = 0.0
+    while t < 19.9:
+        out = rec.update(t, DriveCommand(t, 0.0, 0.0), 0.0, pose)
+        assert out.state == RecoveryState.NOMINAL
+        t = round(t + DT, 6)
+    out = rec.update(20.0, DriveCommand(20.0, 0.0, 0.0), 0.0, pose)
+    assert out.state == RecoveryState.BACK_OFF and "no progress" in out.reason
+    assert out.command.linear_x_mps < 0.0  # backs away from what is ahead
+    # progress (0.1 m every 10 s) keeps it nominal
+    rec = Recovery()
+    for i in range(1200):
+        t = i * DT
+        p = Pose2D(1.0 + 0.1 * (i // 200), 1.0, 0.0)
+        assert rec.update(t, DriveCommand(t, 0.0, 0.0), 0.0, p).state == RecoveryState.NOMINAL

@@ -67,6 +67,13 @@ Measurement models, landmark l = (l_x, l_y), dx = l_x - x, dy = l_y - y, c = cos
              G_r = [[1, 0, -r sin(yaw+b)], [0, 1, r cos(yaw+b)]],
              G_z = [[cos(yaw+b), -r sin(yaw+b)], [sin(yaw+b), r cos(yaw+b)]]
 
+(c) a known wall line n . p = o (``WallLine``: n = (cos a, sin a) from the site into the wall), seen as the
+    line (r, phi) in base_link (``WallObservation``: the foot of the perpendicular at range r, bearing phi;
+    R = its covariance); no landmark state::
+
+    h = [o - n_x x - n_y y, wrap(a - yaw)],   H_r = [[-n_x, -n_y, 0], [0, 0, -1]]
+    association: the known wall of smallest d2 among those the rover is in front of (o - n . p > 0)
+
 Gating: nu = z - h (bearing wrapped), S = H P H^T + R, d2 = nu^T S^-1 nu; rejected when d2 > gate_chi2.
 A new landmark: l = g(x_r, z), P_ll = G_r P_rr G_r^T + G_z R G_z^T, P_il = P_ir G_r^T for every i.
 
@@ -102,7 +109,17 @@ import numpy as np
 import numpy.typing as npt
 
 from autonomy.estimation.ekf import CHI2_2DOF_999
-from autonomy.msgs import FiducialObservation, Landmark, Mat2, Mat3, Pose2D, PoseEstimate, wrap_angle_rad
+from autonomy.msgs import (
+    FiducialObservation,
+    Landmark,
+    Mat2,
+    Mat3,
+    Pose2D,
+    PoseEstimate,
+    WallLine,
+    WallObservation,
+    wrap_angle_rad,
+)
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -303,6 +320,8 @@ class _LandmarkFilterBase:
         self.accepted_count = 0
         self.rejected_count = 0
         self.initialised_count = 0
+        self.wall_accepted_count = 0
+        self.wall_rejected_count = 0
         self.last_mahalanobis2: float | None = None
         self._init_storage()
         # first-estimates Jacobians: the propagated pose (after the last predict, before its updates) and
@@ -536,6 +555,50 @@ class _LandmarkFilterBase:
         z = np.array([obs.range_m, wrap_angle_rad(obs.bearing_rad)])
         r_z = np.diag([prm.range_sigma_m**2 + (prm.range_sigma_per_m * obs.range_m) ** 2, prm.bearing_sigma_rad**2])
         return self._update(obs.landmark_id, z, r_z, range_bearing_model, range_bearing_inverse, wrap_second=True)
+
+    def update_wall(self, obs: WallObservation, walls: Sequence[WallLine]) -> UpdateResult:
+        """Correct the pose with a wall line seen in base_link (model (c)), associated with the known wall it
+        fits best; GATED when none fits within ``gate_chi2``, UNKNOWN when no wall is known."""
+        r_z = np.array(obs.covariance, dtype=np.float64)
+        if r_z.shape != (2, 2) or not np.all(np.isfinite(r_z)) or float(np.linalg.eigvalsh(r_z).min()) <= 0.0:
+            raise ValueError(
+                f"{type(self).__name__}.update_wall: covariance is not positive definite: {obs.covariance}"
+            )
+        if not walls:
+            self.wall_rejected_count += 1
+            return UpdateResult.UNKNOWN
+        if not self._check_stamp(obs.stamp_s):
+            self.wall_rejected_count += 1
+            return UpdateResult.REFUSED
+        x, y, yaw = (float(v) for v in self._x[:3])
+        p_rr = self._pose_cov()[:3, :3]
+        z = np.array([obs.range_m, obs.normal_rad])
+        best: tuple[float, FloatArray, FloatArray] | None = None
+        for wall in walls:
+            nx, ny = math.cos(wall.normal_rad), math.sin(wall.normal_rad)
+            dist = wall.offset_m - nx * x - ny * y
+            if dist <= 0.0:  # the rover is not in front of this wall
+                continue
+            h_r = np.array([[-nx, -ny, 0.0], [0.0, 0.0, -1.0]])
+            nu = z - np.array([dist, wall.normal_rad - yaw])
+            nu[1] = wrap_angle_rad(float(nu[1]))
+            s_mat = h_r @ p_rr @ h_r.T + r_z
+            d2 = float(nu @ np.linalg.solve(s_mat, nu))
+            if best is None or d2 < best[0]:
+                best = (d2, h_r, nu)
+        if best is None or not best[0] <= self._params.gate_chi2:
+            self.wall_rejected_count += 1
+            return UpdateResult.GATED
+        d2 = self._correct(-1, _pad(best[1]), np.zeros((2, 2)), best[2], r_z)
+        self.last_mahalanobis2 = d2
+        if not (math.isfinite(d2) and d2 <= self._params.gate_chi2):
+            self.wall_rejected_count += 1
+            return UpdateResult.GATED
+        self._x[2] = wrap_angle_rad(float(self._x[2]))
+        self.wall_accepted_count += 1
+        self._used_since_predict += 1
+        self._update_lost()
+        return UpdateResult.ACCEPTED
 
     def _update(
         self,

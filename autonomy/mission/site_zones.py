@@ -14,6 +14,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from autonomy.msgs import WallLine
+
 
 @dataclass(frozen=True, slots=True)
 class Box:
@@ -134,10 +136,25 @@ class SiteZones:
     cell_m: float = 0.05
     soil_depth_m: float = 0.4
     keep_out: tuple[Box, ...] = ()
+    # the arena is closed by walls on its four sides (the Lunabotics arenas); the rover localizes on them
+    walls: bool = False
 
     @property
     def arena(self) -> Box:
         return Box(0.0, 0.0, self.size_m[0], self.size_m[1])
+
+    def arena_walls(self) -> tuple[WallLine, ...]:
+        """The arena's four sides as ``WallLine`` s (normals pointing out of the arena: -y, +x, +y, -x), or none
+        when the site has no walls."""
+        if not self.walls:
+            return ()
+        lx, ly = self.size_m
+        return (
+            WallLine(0, -math.pi / 2, 0.0),
+            WallLine(1, 0.0, lx),
+            WallLine(2, math.pi / 2, ly),
+            WallLine(3, math.pi, 0.0),
+        )
 
     def problems(self) -> list[str]:
         """Inconsistencies of the layout (empty when valid): zones outside the arena, target box outside
@@ -170,6 +187,7 @@ def _ucf() -> SiteZones:
         berm_size_m=(1.3, 0.7),
         fiducial_bar=FiducialBar(0.5, 0.0, 2.0, 0.0, 0.40),
         run_minutes=15.0,
+        walls=True,
     )
 
 
@@ -186,6 +204,7 @@ def _ksc() -> SiteZones:
         berm_size_m=(2.0, 0.7),
         fiducial_bar=FiducialBar(0.5, 0.0, 2.0, 0.0, 0.40),
         run_minutes=30.0,
+        walls=True,
     )
 
 

@@ -615,10 +615,16 @@ class LatticePlanner:
     # -- checks ------------------------------------------------------------------------------------------
 
     def legs_free(
-        self, costmap: Costmap, plan: OrientedPath, from_leg: int = 0, from_xy: tuple[float, float] | None = None
+        self,
+        costmap: Costmap,
+        plan: OrientedPath,
+        from_leg: int = 0,
+        from_xy: tuple[float, float] | None = None,
+        to_leg: int | None = None,
     ) -> bool:
-        """Legs ``from_leg``.. of ``plan`` (leg ``from_leg`` from ``from_xy`` when given, with the escape
-        allowance around it) and the turns at their ends are still clear on ``costmap``."""
+        """Legs ``from_leg``.. of ``plan`` (up to, not including, ``to_leg`` when given; leg ``from_leg`` from
+        ``from_xy`` when given, with the escape allowance around it) and the turns at their ends are still clear
+        on ``costmap``."""
         grid = costmap.grid
         if costmap.grid != plan.path.costmap.grid:
             return False
@@ -629,7 +635,7 @@ class LatticePlanner:
         v = plan.vertices_xy_m
         cx = (v[:, 0] - grid.origin_x_m) / res
         cy = (v[:, 1] - grid.origin_y_m) / res
-        for i in range(max(0, from_leg), plan.legs):
+        for i in range(max(0, from_leg), plan.legs if to_leg is None else min(plan.legs, to_leg)):
             x0, y0, skip = float(cx[i]), float(cy[i]), 0.0
             if i == from_leg and from_xy is not None:
                 x0, y0 = (from_xy[0] - grid.origin_x_m) / res, (from_xy[1] - grid.origin_y_m) / res

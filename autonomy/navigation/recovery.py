@@ -2,11 +2,13 @@
 
 Stuck (ArduPilot Rover's crash check): the rover is commanded to move (|v_cmd| >= min_command_mps) while its
 measured speed stays below ``stuck_speed_mps`` (0.08 m/s) for ``stuck_time_s`` (2 s) in a row. Commanded
-rotation in place never counts (a skid-steer turning on the spot has no forward speed).
+rotation in place never counts (a skid-steer turning on the spot has no forward speed). No progress (Nav2's
+progress checker): in NOMINAL, neither ``progress_radius_m`` moved nor ``progress_yaw_rad`` turned for
+``progress_timeout_s``, whatever the command, starts the same recovery.
 
 States and transitions (t = stamp_s)::
 
-    NOMINAL --stuck--> BACK_OFF --moved back_off_m or back_off_timeout_s--> ROTATE
+    NOMINAL --stuck or no progress--> BACK_OFF --moved back_off_m or back_off_timeout_s--> ROTATE
     ROTATE --turned rotate_rad or rotate_timeout_s--> REPLAN (one tick: the caller plans again) --> NOMINAL
     NOMINAL --cross-track > rejoin_distance_m--> REPLAN (reason "off_path": plan again from the pose)
     any recovery beyond max_attempts within attempt_window_s --> FAILED (the caller aborts the task)
@@ -46,6 +48,13 @@ class RecoveryParams:
     rejoin_distance_m: float = 0.75
     max_attempts: int = 3
     attempt_window_s: float = 60.0
+    # progress check (Nav2's progress checker): in NOMINAL, a rover that has neither moved progress_radius_m nor
+    # turned progress_yaw_rad for progress_timeout_s starts a recovery ("no progress"), whatever it is told. The
+    # stuck check above needs a command of min_command_mps; a follower and a collision monitor that both slow the
+    # rover to a standstill beside an obstacle never give one (UCF crossing seed 4: 200 s at one spot)
+    progress_timeout_s: float = 20.0
+    progress_radius_m: float = 0.10
+    progress_yaw_rad: float = math.radians(20.0)
 
     def __post_init__(self) -> None:
         for name in (
@@ -60,6 +69,9 @@ class RecoveryParams:
             "rotate_timeout_s",
             "rejoin_distance_m",
             "attempt_window_s",
+            "progress_timeout_s",
+            "progress_radius_m",
+            "progress_yaw_rad",
         ):
             v = getattr(self, name)
             if not (math.isfinite(v) and v > 0.0):
@@ -92,9 +104,11 @@ class Recovery:
         self._attempts: list[float] = []
         self._reason = ""
         self._last_stamp_s: float | None = None
+        self._progress: tuple[float, Pose2D] | None = None  # (since, pose) of the last progress
 
     def reset(self) -> None:
         self.state = RecoveryState.NOMINAL
+        self._progress = None
         self._slow_since = None
         self._attempts = []
         self._reason = ""
@@ -122,6 +136,16 @@ class Recovery:
             self.state = RecoveryState.NOMINAL
             st = self.state
         if st == RecoveryState.NOMINAL:
+            if self._progress is None or (
+                pose.distance_to_m(self._progress[1].x_m, self._progress[1].y_m) >= prm.progress_radius_m
+                or abs(wrap_angle_rad(pose.yaw_rad - self._progress[1].yaw_rad)) >= prm.progress_yaw_rad
+            ):
+                self._progress = (stamp_s, pose)
+            elif stamp_s - self._progress[0] >= prm.progress_timeout_s:
+                self._progress = None
+                # back away from what held it (forward unless it was reversing)
+                ahead = DriveCommand(stamp_s, -1.0 if command.linear_x_mps < 0.0 else 1.0, 0.0)
+                return self._start(stamp_s, pose, ahead, "no progress")
             if abs(command.linear_x_mps) >= prm.min_command_mps and abs(measured_speed_mps) < prm.stuck_speed_mps:
                 if self._slow_since is None:
                     self._slow_since = stamp_s

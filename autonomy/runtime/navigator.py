@@ -40,6 +40,15 @@ the tags (views offset from their centroid: the bucket hides what is dead ahead)
            fix for reloc_view_s -> the next view
     then   plan(pose -> goal), drive it; at most reloc_max_stops stops per goal
 
+Wall view (only with ``walls``, the arena's known sides, and where no tag view applies): the same stop at the
+start of the final approach leg when the position sigma exceeds ``reloc_wall_sigma_m``, looking straight at the
+wall (within ``reloc_wall_max_range_m``) whose normal is closest to the covariance's worst axis; it ends at the
+first wall fix. A wall ahead fixes only the distance to it and the heading, so the rover approaching the UCF
+dump pose (facing the far wall) otherwise kept the few cm a turn in place had slid it sideways.
+
+Replanning: a new map that blocks a later leg of the oriented plan while the current leg is still clear lets the
+rover finish the current leg and plan from its end (``finish_leg_first``).
+
 The collision monitor is applied by the pipeline's limit stage (``guard``), last, whatever the rest says.
 Circular planner: when the start cell is blocked (the rover stands in an inflated cell) the plan starts from
 the nearest drivable cell within ``escape_radius_m``, and the path is prefixed with the rover's position.
@@ -55,7 +64,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from autonomy.msgs import DriveCommand, Landmark, NavigationStatus, Pose2D, PoseEstimate, wrap_angle_rad
+from autonomy.msgs import DriveCommand, Landmark, NavigationStatus, Pose2D, PoseEstimate, WallLine, wrap_angle_rad
 from autonomy.navigation.collision_monitor import (
     CollisionMonitor,
     CollisionMonitorParams,
@@ -142,6 +151,17 @@ class NavigatorParams:
     # away at the image centre (20 s facing them: no fix; 20 deg to the side: fixes)
     reloc_view_offsets_rad: tuple[float, ...] = (math.radians(20.0), math.radians(-20.0), 0.0)
     reloc_view_s: float = 3.0
+    # wall views (``PlannedNavigator(..., walls=...)``), where no tag is in reach: at the start of the final
+    # approach leg with a position sigma above ``reloc_wall_sigma_m``, the rover turns to face the known wall
+    # whose normal lies closest to the covariance's worst axis (within ``reloc_wall_max_range_m``: the wall fit
+    # needs it in the depth frame) and re-approaches after the first wall fix. A turn in place slides a skid-steer
+    # base sideways by centimetres that the wheels do not report, and a wall straight ahead (the far wall at the
+    # UCF dump pose) fixes only the distance to it and the heading, so the sideways error would stay.
+    reloc_wall_sigma_m: float = 0.04
+    # a later leg of the oriented plan blocked on a new map while the one being driven is clear: finish the
+    # current leg, then plan from its end (False: plan again from the rover's pose at once)
+    finish_leg_first: bool = True
+    reloc_wall_max_range_m: float = 4.0
 
     def __post_init__(self) -> None:
         if self.planner not in ("oriented", "circular"):
@@ -157,6 +177,8 @@ class NavigatorParams:
             "reloc_yaw_tolerance_rad",
             "reloc_view_s",
             "reloc_fix_age_s",
+            "reloc_wall_sigma_m",
+            "reloc_wall_max_range_m",
         )
         for name in positive:
             v = getattr(self, name)
@@ -182,12 +204,17 @@ class PlannedNavigator:
         goals: Sequence[Pose2D | tuple[float, float]],
         params: NavigatorParams | None = None,
         landmarks: Sequence[Landmark] = (),
+        walls: Sequence[WallLine] = (),
     ) -> None:
         self.params = params or NavigatorParams()
         # the goals as poses (a heading-free goal carries yaw 0 there) and their headings (None: any heading)
         self.goals = tuple(g if isinstance(g, Pose2D) else Pose2D(g[0], g[1], 0.0) for g in goals)
         self._goal_yaws: tuple[float | None, ...] = tuple(g.yaw_rad if isinstance(g, Pose2D) else None for g in goals)
         self.landmarks = tuple(landmarks)  # surveyed fiducials, for the relocalization stops
+        self.walls = tuple(walls)  # known walls, for the wall views of the relocalization stops
+        self.wall_reloc_stops = 0  # relocalization stops that looked at a wall (all goals)
+        self._reloc_wall = False  # the current stop looks at a wall (done at its first fix)
+        self._replan_at_leg_end = False  # a later leg was found blocked: plan again when the current one ends
         self.reloc_stops = 0  # relocalization stops made (all goals)
         self.reloc_fixes = 0  # fiducial updates accepted while waiting at them
         self._reloc_phase = ""  # "" | "turn" | "wait"
@@ -264,6 +291,7 @@ class PlannedNavigator:
         cm = self.costmap
         if cm is None or self.done:
             return
+        self._replan_at_leg_end = False
         if self.params.planner == "oriented":
             self._plan_oriented(cm, pose)
         else:
@@ -315,6 +343,14 @@ class PlannedNavigator:
         self.plans += 1
         self.last_error = ""
 
+    def _current_leg_free(self, cm: Costmap, pose: Pose2D) -> bool:
+        """Oriented mode, ``finish_leg_first``: the leg being driven (not the plan's last) is still clear from the
+        rover's position to its end, turn included."""
+        plan = self.oriented
+        if not self.params.finish_leg_first or plan is None or self.path is None or self.leg >= plan.legs - 1:
+            return False
+        return self.lattice.legs_free(cm, plan, self.leg, (pose.x_m, pose.y_m), to_leg=self.leg + 1)
+
     def _path_valid(self, cm: Costmap, pose: Pose2D) -> bool:
         if self.path is None:
             return False
@@ -329,7 +365,14 @@ class PlannedNavigator:
         if self.done:
             return
         if not self._path_valid(cm, pose):
-            self._plan(pose)
+            if self._current_leg_free(cm, pose):
+                # a later leg is blocked, the one being driven is not: finish it, then plan from its end. Planned
+                # again from the rover's pose at every new map, a marginal gap whose edge cells flicker between
+                # frames made the lattice alternate between a forward start and a reverse cusp (UCF crossing
+                # seed 4: 10 cm forward, 10 cm back, for 260 s)
+                self._replan_at_leg_end = True
+            else:
+                self._plan(pose)
 
     # -- control -----------------------------------------------------------------------------------------
 
@@ -348,6 +391,9 @@ class PlannedNavigator:
         if d <= self.params.leg_tolerance_m or (along >= length and d <= self.params.leg_pass_m):
             self.leg += 1
             self._leg_path = plan.leg_path(self.leg)
+            if self._replan_at_leg_end:
+                self._replan_at_leg_end = False
+                self._plan(pose)
             return True
         return False
 
@@ -433,6 +479,24 @@ class PlannedNavigator:
         cy = sum(p[1] for p in pts) / len(pts)
         return math.atan2(cy - pose.y_m, cx - pose.x_m)
 
+    def wall_view_rad(self, estimate: PoseEstimate) -> float | None:
+        """The heading that faces the known wall (within ``reloc_wall_max_range_m``) whose normal is closest to
+        the position covariance's worst axis, so that its fix removes the largest uncertainty (None: no wall)."""
+        pose = estimate.pose
+        c = estimate.covariance
+        evals, evecs = np.linalg.eigh(np.array([[c[0][0], c[0][1]], [c[1][0], c[1][1]]], dtype=np.float64))
+        worst = evecs[:, int(np.argmax(evals))]
+        best: tuple[float, float] | None = None
+        for wall in self.walls:
+            nx, ny = math.cos(wall.normal_rad), math.sin(wall.normal_rad)
+            dist = wall.offset_m - nx * pose.x_m - ny * pose.y_m
+            if not 0.0 < dist <= self.params.reloc_wall_max_range_m:
+                continue
+            score = abs(nx * float(worst[0]) + ny * float(worst[1]))
+            if best is None or score > best[0] + 1e-9:
+                best = (score, wall.normal_rad)
+        return None if best is None else wrap_angle_rad(best[1])
+
     def _turn_free(self, pose: Pose2D, yaw_rad: float, direction: float) -> bool:
         """The outline turning in place from ``pose.yaw_rad`` to ``yaw_rad`` in ``direction`` (+1: left) is clear
         of the costmap's lethal cells at every heading bin it sweeps."""
@@ -450,25 +514,33 @@ class PlannedNavigator:
         """At a goal reached by the estimate: start a relocalization stop if it is needed and possible."""
         prm = self.params
         pose = estimate.pose
+        if self._reloc_at_goal >= prm.reloc_max_stops:
+            return False
+        sigma = estimate.position_sigma_m()
+        centre = self.reloc_heading_rad(pose) if self.landmarks else None
+        self._reloc_wall = False
         if (
-            not self.landmarks
-            or self._reloc_at_goal >= prm.reloc_max_stops
-            or estimate.position_sigma_m() <= prm.reloc_sigma_m
-            or stamp_s - self._last_fix_s < prm.reloc_fix_age_s
+            centre is not None
+            and sigma > prm.reloc_sigma_m
+            and stamp_s - self._last_fix_s >= prm.reloc_fix_age_s
+            and self._nearest_landmark_m(pose) >= prm.reloc_min_range_m
         ):
-            return False
-        centre = self.reloc_heading_rad(pose)
-        if centre is None or self._nearest_landmark_m(pose) < prm.reloc_min_range_m:
-            return False
-        goal_yaw = self._goal_yaw()
-        towards = 1.0 if goal_yaw is None or wrap_angle_rad(goal_yaw - centre) >= 0.0 else -1.0
-        self._reloc_views = tuple(wrap_angle_rad(centre + towards * a) for a in prm.reloc_view_offsets_rad)
+            goal_yaw = self._goal_yaw()
+            towards = 1.0 if goal_yaw is None or wrap_angle_rad(goal_yaw - centre) >= 0.0 else -1.0
+            self._reloc_views = tuple(wrap_angle_rad(centre + towards * a) for a in prm.reloc_view_offsets_rad)
+        else:
+            wall_yaw = self.wall_view_rad(estimate) if sigma > prm.reloc_wall_sigma_m else None
+            if wall_yaw is None:
+                return False
+            self._reloc_views = (wall_yaw,)
+            self._reloc_wall = True
         self._reloc_view = -1
         self._reloc_since_s = stamp_s
         if not self._next_reloc_view(pose, stamp_s):
             return False
         self._reloc_at_goal += 1
         self.reloc_stops += 1
+        self.wall_reloc_stops += int(self._reloc_wall)
         self._reloc_fixes_here = 0
         self.follower.reset()
         self.recovery.reset()
@@ -527,7 +599,9 @@ class PlannedNavigator:
         self._reloc_fixes_here += estimate.landmarks_used
         self._reloc_view_fixes += estimate.landmarks_used
         settled = (
-            self._reloc_fixes_here >= prm.reloc_min_fixes and estimate.position_sigma_m() <= prm.reloc_done_sigma_m
+            self._reloc_fixes_here >= 1
+            if self._reloc_wall
+            else self._reloc_fixes_here >= prm.reloc_min_fixes and estimate.position_sigma_m() <= prm.reloc_done_sigma_m
         )
         waited = stamp_s - self._reloc_since_s >= prm.reloc_wait_s
         if not settled and not waited:

@@ -1,7 +1,9 @@
 """The rover's tick: one ``step(SensorFrame) -> Commands`` pipeline, read top to bottom.
 
     perceive  -> fiducial observations from the camera frame (at the perception rate)
-    estimate  -> wheel/IMU odometry predict + landmark updates (LandmarkEkf) -> PoseEstimate (with ``lost``)
+    estimate  -> wheel/IMU odometry predict + landmark updates (LandmarkEkf) + wall updates (lines fitted to
+                 the depth frame's high points, matched to the arena's known walls, ``config.walls``; once
+                 the rover has moved 5 cm / 2 deg or 5 s since the last) -> PoseEstimate (with ``lost``)
     map       -> the depth frame fused into the elevation map and the hazard votes (at the perception rate)
     decide    -> mission state (at the planning rate): running, completed, aborted; in the planned mode the
                  costmap is rebuilt and the path checked or replanned here
@@ -38,11 +40,13 @@ from autonomy.msgs import (
     PoseEstimate,
     RunStatus,
     SensorFrame,
+    WallLine,
     Waypoint,
 )
 from autonomy.navigation.pure_pursuit import PurePursuit, PurePursuitParams
 from autonomy.perception.fiducials import FiducialDetector
 from autonomy.perception.tag_tracking import TrackingFiducialDetector
+from autonomy.perception.walls import WallConfig, WallDetector
 from autonomy.runtime.navigator import NavigatorParams, PlannedNavigator
 from autonomy.runtime.profiler import StageProfiler
 from autonomy.runtime.rates import RateGroup
@@ -114,6 +118,15 @@ class PipelineConfig:
     # (``rover_fiducial_tracker``; not the default yet: 2.8-3.2x ArucoDetector's speed on the loaded bench
     # machine, issue 4 asks for 3x, and small tags appearing mid-view are found up to 4 frames late)
     fiducial_detector: str = "full_frame"
+    # known walls (the arena's sides, ``SiteZones.arena_walls``): lines fitted to each depth frame's high points
+    # (``autonomy.perception.walls``) correct the pose (``LandmarkEkf.update_wall``); empty: no wall updates
+    walls: tuple[WallLine, ...] = ()
+    wall_detector: WallConfig = field(default_factory=WallConfig)
+    # a wall update needs the rover to have moved this far (m, rad) since the last one, or this long (s): the
+    # same view seen again is not new information (each frame's fit error is mostly shared: pitch, bias)
+    wall_refuse_distance_m: float = 0.05
+    wall_refuse_yaw_rad: float = math.radians(2.0)
+    wall_refuse_period_s: float = 5.0
 
     def __post_init__(self) -> None:
         if self.fiducial_detector not in FIDUCIAL_DETECTORS:
@@ -171,6 +184,7 @@ def mission_pipeline_config(
         waypoint_yaws_rad=mission.waypoint_yaws_rad,
         site_box=zones.arena if zones is not None else None,
         keep_out=zones.keep_out if zones is not None else (),
+        walls=zones.arena_walls() if zones is not None else (),
     )
 
 
@@ -227,7 +241,7 @@ class Pipeline:
                 (w.x_m, w.y_m) if yaw is None else Pose2D(w.x_m, w.y_m, yaw)
                 for w, yaw in zip(config.waypoints, yaws, strict=True)
             ]
-            self.navigator = PlannedNavigator(goals, config.navigator, landmarks=config.landmarks)
+            self.navigator = PlannedNavigator(goals, config.navigator, landmarks=config.landmarks, walls=config.walls)
         self._mapping_rate = RateGroup("mapping", config.perception_hz)
         self._measured_speed_mps = 0.0
         self._last_odom_s: float | None = None
@@ -237,6 +251,9 @@ class Pipeline:
         self._detector: FiducialDetector | TrackingFiducialDetector | None = None
         self._detector_info: CameraInfo | None = None
         self._tag_sizes = sizes
+        self._wall_detector = WallDetector(config.wall_detector) if config.walls else None
+        self._last_wall_update: tuple[float, Pose2D] | None = None
+        self.walls_seen = 0
         self._follower = PurePursuit(
             PurePursuitParams(max_speed_mps=config.max_speed_mps, max_yaw_rate_radps=config.max_yaw_rate_radps)
         )
@@ -285,7 +302,25 @@ class Pipeline:
             self._last_odom_s = frame.stamp_s
             self._ekf.predict(frame.stamp_s, delta[0], delta[1])
         accepted = sum(1 for obs in observations if self._ekf.update_fiducial(obs))
+        if self._wall_detector is not None and frame.depth is not None and self._wall_update_due(frame.stamp_s):
+            with self._stage("perceive.walls"):
+                seen = self._wall_detector.detect(frame.depth)
+            self.walls_seen += len(seen)
+            if sum(1 for wall in seen if self._ekf.update_wall(wall, self.config.walls)):
+                self._last_wall_update = (frame.stamp_s, self._ekf.estimate(frame.stamp_s).pose)
         return self._ekf.estimate(frame.stamp_s), accepted
+
+    def _wall_update_due(self, stamp_s: float) -> bool:
+        if self._last_wall_update is None:
+            return True
+        cfg = self.config
+        last_s, last = self._last_wall_update
+        now = self._ekf.estimate(stamp_s).pose
+        return (
+            stamp_s - last_s >= cfg.wall_refuse_period_s
+            or last.distance_to_m(now.x_m, now.y_m) >= cfg.wall_refuse_distance_m
+            or abs(math.remainder(now.yaw_rad - last.yaw_rad, math.tau)) >= cfg.wall_refuse_yaw_rad
+        )
 
     @property
     def measured_speed_mps(self) -> float:
