@@ -259,7 +259,7 @@ def main(args: dict[str, Any]) -> int:
     plan = plan_mission(mission, baseline=default_baseline(zones))
     pipe_cfg, nav_params, soft_zones = construction_stack_config(mission, geometry, cfg)
     pipeline = Pipeline(pipe_cfg, StageProfiler(time.perf_counter))
-    port = NavigationPort(nav_params, dig_zones=soft_zones, terrain=pipeline.terrain)
+    port = NavigationPort(nav_params, dig_zones=soft_zones, terrain=pipeline.terrain, walls=pipeline.config.walls)
     executive = Executive(
         plan.cycles, cfg, follower_factory=port.follower, limits=mission.limits, model=spec.model, start_s=first.stamp_s
     )

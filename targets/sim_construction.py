@@ -373,7 +373,9 @@ def run_construction_in_sim(
         port: NavigationPort | None = None
         planning = RateGroup("planning", pipe_cfg.planning_hz)
         if honest:
-            port = NavigationPort(nav_params, dig_zones=soft_zones, terrain=pipeline.terrain)
+            port = NavigationPort(
+                nav_params, dig_zones=soft_zones, terrain=pipeline.terrain, walls=pipeline.config.walls
+            )
         router = None
         if hazards == "oracle":
             discs = [(b.x_m, b.y_m, b.diameter_m / 2 + BUCKET_SWING_M) for b in site.boulders]
@@ -562,6 +564,7 @@ def run_construction_in_sim(
                 "unblocks": port.stats.unblocks,
                 "goals_moved": port.stats.goals_moved,
                 "map_clears": port.stats.map_clears,
+                "wall_reloc_stops": port.stats.wall_reloc_stops,
                 "last_error": port.stats.last_error,
             }
             if port is not None

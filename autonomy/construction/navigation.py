@@ -40,7 +40,7 @@ import numpy as np
 import numpy.typing as npt
 
 from autonomy.mission.site_zones import Box
-from autonomy.msgs import DriveCommand, NavigationStatus, Pose2D, PoseEstimate, Waypoint
+from autonomy.msgs import DriveCommand, NavigationStatus, Pose2D, PoseEstimate, WallLine, Waypoint
 from autonomy.navigation.collision_monitor import CollisionMonitor, MonitorAction
 from autonomy.navigation.costmap import HAZARD_BLOCKED, HAZARD_FREE, INSCRIBED, LETHAL, Costmap, GridSpec
 from autonomy.runtime.navigator import NavigatorParams, PlannedNavigator
@@ -124,6 +124,7 @@ class NavigationStats:
     unblocks: int = 0
     goals_moved: int = 0
     map_clears: int = 0
+    wall_reloc_stops: int = 0  # relocalization stops that faced a known wall (``NavigatorParams.reloc_wall_*``)
     last_error: str = ""
     paths: list[tuple[float, tuple[tuple[float, float], ...]]] = field(default_factory=list)
 
@@ -145,8 +146,10 @@ class NavigationPort:
         terrain: TerrainModel | None = None,
         clear_keep_radius_m: float = 1.5,
         clear_every_s: float = 60.0,
+        walls: Sequence[WallLine] = (),
     ) -> None:
         self.params = params or construction_navigator_params()
+        self.walls = tuple(walls)  # the arena's known walls: each goal's navigator may stop to look at one
         self.dig_zones = tuple(dig_zones)
         self.retry_after_s = float(retry_after_s)
         self.goal_shift_m = float(goal_shift_m)
@@ -315,7 +318,7 @@ class _PlannedFollower:
         self._fold_stats()
         if self.port.costmap is not None:
             self.goal = self._free_goal(self.port.costmap)
-        self.nav = PlannedNavigator([self.goal], self.port.params)
+        self.nav = PlannedNavigator([self.goal], self.port.params, walls=self.port.walls)
         self._plans_seen = 0
         self._no_path_since = None
         if self.port.costmap is not None:
@@ -329,7 +332,8 @@ class _PlannedFollower:
         st = self.port.stats
         st.plan_failures += nav.plan_failures
         st.recoveries += nav.recoveries
-        nav.plan_failures = nav.recoveries = 0
+        st.wall_reloc_stops += nav.wall_reloc_stops
+        nav.plan_failures = nav.recoveries = nav.wall_reloc_stops = 0
 
     def _record_path(self) -> None:
         nav = self.nav

@@ -162,6 +162,9 @@ class NavigatorParams:
     # current leg, then plan from its end (False: plan again from the rover's pose at once)
     finish_leg_first: bool = True
     reloc_wall_max_range_m: float = 4.0
+    # ... and at least this far: the depth fit needs the wall beyond its 0.8 m minimum range, and a rover facing a
+    # wall closer than its bucket's reach scraped it turning (UCF build, excavation zone 0.75 m from the wall)
+    reloc_wall_min_range_m: float = 1.3
 
     def __post_init__(self) -> None:
         if self.planner not in ("oriented", "circular"):
@@ -179,6 +182,7 @@ class NavigatorParams:
             "reloc_fix_age_s",
             "reloc_wall_sigma_m",
             "reloc_wall_max_range_m",
+            "reloc_wall_min_range_m",
         )
         for name in positive:
             v = getattr(self, name)
@@ -480,7 +484,8 @@ class PlannedNavigator:
         return math.atan2(cy - pose.y_m, cx - pose.x_m)
 
     def wall_view_rad(self, estimate: PoseEstimate) -> float | None:
-        """The heading that faces the known wall (within ``reloc_wall_max_range_m``) whose normal is closest to
+        """The heading that faces the known wall (``reloc_wall_min_range_m`` to ``reloc_wall_max_range_m`` away)
+        whose normal is closest to
         the position covariance's worst axis, so that its fix removes the largest uncertainty (None: no wall)."""
         pose = estimate.pose
         c = estimate.covariance
@@ -490,7 +495,7 @@ class PlannedNavigator:
         for wall in self.walls:
             nx, ny = math.cos(wall.normal_rad), math.sin(wall.normal_rad)
             dist = wall.offset_m - nx * pose.x_m - ny * pose.y_m
-            if not 0.0 < dist <= self.params.reloc_wall_max_range_m:
+            if not self.params.reloc_wall_min_range_m <= dist <= self.params.reloc_wall_max_range_m:
                 continue
             score = abs(nx * float(worst[0]) + ny * float(worst[1]))
             if best is None or score > best[0] + 1e-9:
