@@ -43,21 +43,19 @@ def test_depth_costmap_marks_the_obstacles_ahead(repo_root: Path) -> None:
 def test_ucf_crossing(seed: int, repo_root: Path) -> None:
     """The crossing (9 of seeds 1-10 complete since the rover is 0.68 m wide over its wheels and every site
     keeps a 0.9 m corridor; seed 7 stops with no path on its perceived map): completed with no rock contact or
-    crater crossing; the dig pose (tags in view) within 5 cm and 3 deg on 6 of the 9 (xfail beyond). The dump
-    pose (4.7-5.5 m from the only tags, behind the rover) is judged on the true pose: the navigator makes a
-    relocalization stop at the start of its approach leg (turns to the tags, waits for fixes), which brought it
-    from 9-27 cm to 4-18 cm; what remains is the odometry drift of the turn back and the approach (the simulated
-    skid-steer slides on turns in place, which its odometry does not see)."""
+    crater crossing, both goal poses within 5 cm and 3 deg of the truth (issue 6's target). Since the rover
+    localizes on the arena walls (depth lines matched to the known walls), every completed seed is within 4.5 cm
+    and 1.6 deg; before, the dump pose (4.7-5.5 m from the only tags, behind the rover) was 4-18 cm off. The
+    navigator's wall view at the start of the approach leg (turn to the side wall, one fix, re-approach) removes
+    the sideways slide of the last turn in place, which the far wall ahead cannot see."""
     mission = load_mission(repo_root / "missions" / "ucf-crossing.yaml")
 
     s = run_mission_in_sim(mission, seed, None).summary
     assert s["status"] == "completed", (s["end_reason"], s["navigation_error"])
     assert s["score"]["rock_contacts"] == 0 and s["score"]["crater_crossings"] == 0
-    dump_m, dig_m = s["waypoint_true_errors_m"]
-    dump_deg, dig_deg = s["waypoint_true_yaw_errors_deg"]
-    # no worse than measured (seeds 3 / 6: dig 4.8 / 6.4 cm, dump 4.3 / 5.5 cm, all within 2.2 deg)
-    assert dig_m is not None and dig_m <= 0.07 and dig_deg is not None and dig_deg <= 3.0, (dig_m, dig_deg)
-    assert dump_m is not None and dump_deg is not None
-    assert s["reloc_stops"] >= 1 and dump_m <= 0.12, (dump_m, s["reloc_stops"])  # before the stops: 9-27 cm
-    if max(dump_m, dig_m) > 0.05 or max(dump_deg, dig_deg) > 3.0:
-        pytest.xfail(f"dump {dump_m * 100:.1f} cm / {dump_deg:.1f} deg, dig {dig_m * 100:.1f} cm: not within 5 cm")
+    assert s["wall_updates_accepted"] > 100
+    errors_m = s["waypoint_true_errors_m"]
+    errors_deg = s["waypoint_true_yaw_errors_deg"]
+    assert all(e is not None and e <= 0.05 for e in errors_m), errors_m
+    assert all(e is not None and e <= 3.0 for e in errors_deg), errors_deg
+    assert s["localization_ate_m"] <= 0.05 and s["localization_max_error_m"] <= 0.15

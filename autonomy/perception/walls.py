@@ -18,7 +18,8 @@ distance of the line from base_link's origin. With the inliers' centroid c, thei
 (about c's foot, t_c = t . c, t = (-sin phi, cos phi)) and residuals e_i = n . (p_i - c), sigma^2 = mean(e_i^2)::
 
     var_phi = sigma^2 / sum((t_i - mean t)^2) + phi_floor^2
-    var_r   = sigma^2 / n + t_c^2 (var_phi - phi_floor^2) + range_floor^2,   cov(r, phi) = t_c (var_phi - phi_floor^2)
+    var_r   = sigma^2 / n + t_c^2 (var_phi - phi_floor^2) + (range_floor + range_floor_per_m2 r^2)^2
+    cov(r, phi) = t_c (var_phi - phi_floor^2)
 
 (r moves with phi by dr/dphi = t . c about the centroid). The floors stand for what the fit cannot see: the
 rover's pitch on uneven ground and the depth sensor's bias, common to every point of a frame.
@@ -46,7 +47,9 @@ class WallConfig:
     z_min_m: float = 0.45  # above the tallest boulder, the fiducial bar (0.42 m) and a berm
     z_max_m: float = 1.0
     min_range_m: float = 0.8  # the rover's own bucket stays out
-    max_range_m: float = 6.0
+    # the whole arena (UCF 8.10 m long): from the dig site the far wall is the only sight of the distance along
+    # the arena (7.3 m away; fitted within 0.2 cm on the sim's 160x120 depth); the range floor grows with it
+    max_range_m: float = 8.5
     inlier_m: float = 0.04
     min_points: int = 25
     min_length_m: float = 0.8
@@ -55,6 +58,7 @@ class WallConfig:
     hough_rho_step_m: float = 0.02
     hough_theta_step_rad: float = math.radians(0.5)
     range_floor_m: float = 0.02
+    range_floor_per_m2: float = 0.0005  # + this x r^2 (m): a depth sensor's bias grows with the square of range
     phi_floor_rad: float = math.radians(0.75)
 
     def __post_init__(self) -> None:
@@ -66,7 +70,7 @@ class WallConfig:
             v = getattr(self, name)
             if not (math.isfinite(v) and v > 0.0):
                 raise ValueError(f"WallConfig.{name}: must be > 0, got {v}")
-        for name in ("range_floor_m", "phi_floor_rad"):
+        for name in ("range_floor_m", "range_floor_per_m2", "phi_floor_rad"):
             v = getattr(self, name)
             if not (math.isfinite(v) and v >= 0.0):
                 raise ValueError(f"WallConfig.{name}: must be >= 0, got {v}")
@@ -97,11 +101,12 @@ def fit_wall_line(points_xy: FloatArray, cfg: WallConfig, stamp_s: float) -> Wal
     var_phi_fit = sigma2 / max(st, 1e-12)
     t_c = float(tangent @ c)
     var_phi = var_phi_fit + cfg.phi_floor_rad**2
-    var_r = sigma2 / n + t_c * t_c * var_phi_fit + cfg.range_floor_m**2
+    r = float(normal @ c)
+    var_r = sigma2 / n + t_c * t_c * var_phi_fit + (cfg.range_floor_m + cfg.range_floor_per_m2 * r * r) ** 2
     cov = t_c * var_phi_fit
     return WallObservation(
         stamp_s=stamp_s,
-        range_m=float(normal @ c),
+        range_m=r,
         normal_rad=math.atan2(float(normal[1]), float(normal[0])),
         covariance=((var_r, cov), (cov, var_phi)),
         length_m=length,
