@@ -165,6 +165,12 @@ class NavigatorParams:
     # ... and at least this far: the depth fit needs the wall beyond its 0.8 m minimum range, and a rover facing a
     # wall closer than its bucket's reach scraped it turning (UCF build, excavation zone 0.75 m from the wall)
     reloc_wall_min_range_m: float = 1.3
+    # on the way: at a vertex of the plan with the position sigma above this (None: never), the same wall view,
+    # at most once per reloc_wall_leg_interval_s. Turns in place slide the base sideways by centimetres the wheels
+    # do not report, and a wall straight ahead does not see them: the rover went on through the obstacle zone
+    # with 8-15 cm of error across its heading and touched boulders (UCF build)
+    reloc_wall_leg_sigma_m: float | None = 0.06
+    reloc_wall_leg_interval_s: float = 15.0
 
     def __post_init__(self) -> None:
         if self.planner not in ("oriented", "circular"):
@@ -183,11 +189,18 @@ class NavigatorParams:
             "reloc_wall_sigma_m",
             "reloc_wall_max_range_m",
             "reloc_wall_min_range_m",
+            "reloc_wall_leg_interval_s",
         )
         for name in positive:
             v = getattr(self, name)
             if not (math.isfinite(v) and v > 0.0):
                 raise ValueError(f"NavigatorParams.{name}: must be finite and > 0, got {v}")
+        if self.reloc_wall_leg_sigma_m is not None and not (
+            math.isfinite(self.reloc_wall_leg_sigma_m) and self.reloc_wall_leg_sigma_m > 0.0
+        ):
+            raise ValueError(
+                f"NavigatorParams.reloc_wall_leg_sigma_m: must be > 0 or None, got {self.reloc_wall_leg_sigma_m}"
+            )
         if not self.reloc_view_offsets_rad or not all(math.isfinite(a) for a in self.reloc_view_offsets_rad):
             raise ValueError(
                 f"NavigatorParams.reloc_view_offsets_rad: needs finite offsets, got {self.reloc_view_offsets_rad}"
@@ -219,6 +232,7 @@ class PlannedNavigator:
         self.wall_reloc_stops = 0  # relocalization stops that looked at a wall (all goals)
         self._reloc_wall = False  # the current stop looks at a wall (done at its first fix)
         self._replan_at_leg_end = False  # a later leg was found blocked: plan again when the current one ends
+        self._last_leg_view_s = -math.inf  # the last wall view on the way (``reloc_wall_leg_sigma_m``)
         self.reloc_stops = 0  # relocalization stops made (all goals)
         self.reloc_fixes = 0  # fiducial updates accepted while waiting at them
         self._reloc_phase = ""  # "" | "turn" | "wait"
@@ -418,7 +432,10 @@ class PlannedNavigator:
                     self.failed = True
                 return DriveCommand.stop(stamp_s)
         self._no_path_since_s = None
-        if self._advance_leg(pose) and self._at_pre_goal() and self._start_reloc(stamp_s, estimate):
+        if self._advance_leg(pose) and (
+            (self._at_pre_goal() and self._start_reloc(stamp_s, estimate))
+            or self._start_leg_wall_view(stamp_s, estimate)
+        ):
             return DriveCommand.stop(stamp_s)
         before = self.follower.status.phase
         cmd = self.follower.step(estimate, self._leg_path, stamp_s, costmap=self.costmap)
@@ -515,14 +532,29 @@ class PlannedNavigator:
         n = max(1, math.ceil(abs(turn) / (0.5 * fp.bin_width_rad)))
         return all(self.lattice.pose_free(cm, pose.x_m, pose.y_m, pose.yaw_rad + turn * i / n) for i in range(n + 1))
 
-    def _start_reloc(self, stamp_s: float, estimate: PoseEstimate) -> bool:
-        """At a goal reached by the estimate: start a relocalization stop if it is needed and possible."""
+    def _start_leg_wall_view(self, stamp_s: float, estimate: PoseEstimate) -> bool:
+        """At an intermediate vertex of the plan (``reloc_wall_leg_sigma_m``): a wall view when the position sigma
+        has grown past it, at most once per ``reloc_wall_leg_interval_s``; the plan is made again after it."""
+        prm = self.params
+        if (
+            prm.reloc_wall_leg_sigma_m is None
+            or not self.walls
+            or estimate.position_sigma_m() <= prm.reloc_wall_leg_sigma_m
+            or stamp_s - self._last_leg_view_s < prm.reloc_wall_leg_interval_s
+        ):
+            return False
+        self._last_leg_view_s = stamp_s
+        return self._start_reloc(stamp_s, estimate, walls_only=True)
+
+    def _start_reloc(self, stamp_s: float, estimate: PoseEstimate, walls_only: bool = False) -> bool:
+        """At a goal reached by the estimate: start a relocalization stop if it is needed and possible
+        (``walls_only``: a wall view on the way, not counted against the goal's ``reloc_max_stops``)."""
         prm = self.params
         pose = estimate.pose
-        if self._reloc_at_goal >= prm.reloc_max_stops:
+        if not walls_only and self._reloc_at_goal >= prm.reloc_max_stops:
             return False
         sigma = estimate.position_sigma_m()
-        centre = self.reloc_heading_rad(pose) if self.landmarks else None
+        centre = self.reloc_heading_rad(pose) if self.landmarks and not walls_only else None
         self._reloc_wall = False
         if (
             centre is not None
@@ -543,7 +575,7 @@ class PlannedNavigator:
         self._reloc_since_s = stamp_s
         if not self._next_reloc_view(pose, stamp_s):
             return False
-        self._reloc_at_goal += 1
+        self._reloc_at_goal += int(not walls_only)
         self.reloc_stops += 1
         self.wall_reloc_stops += int(self._reloc_wall)
         self._reloc_fixes_here = 0
