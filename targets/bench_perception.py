@@ -536,7 +536,8 @@ def _fiducial_ground_truth_suite(
     time). One flat world per view (no rocks), one 0.20 m tag 0.35 m up facing +x; the rover stands at
     range d on a bearing within +-30 deg of the tag's normal, yawed to the tag +-10 deg (seeded).
     Detectors: the rover's (``rover_fiducial_detector``), the same with template alignment
-    (``align_to_template``) and the real-camera profile; OpenCV's default ArucoDetector for recall. Pose
+    (``align_to_template``), the same with the pose fitted to the point-sampled image (``refine_tag_pose``,
+    ``refine_pose_min_px``) and the real-camera profile; OpenCV's default ArucoDetector for recall. Pose
     error: position |t_est - t_true| (m) and rotation angle (deg) of the tag in ``camera_optical``;
     statistics over detected views, by true range."""
     from autonomy.msgs import Landmark, Pose2D
@@ -584,6 +585,13 @@ def _fiducial_ground_truth_suite(
                         threshold_windows_px=(23,),
                         keep_ambiguous=True,
                         align_template_min_px=20.0,
+                    ),
+                    "regolith rover detector + point-sampled pose fit (tags >= 20 px)": FiducialDetector(
+                        frame.info,
+                        {0: size_m},
+                        threshold_windows_px=(23,),
+                        keep_ambiguous=True,
+                        refine_pose_min_px=20.0,
                     ),
                 }
             r_true = r_cam.T @ r_map_tag

@@ -28,7 +28,9 @@ from autonomy.perception.fiducials import (
     pose3d_from_matrix,
     real_camera_fiducial_detector,
     refine_corners_by_edges,
+    refine_tag_pose,
     rotation_to_rpy,
+    tag_signed_distance,
     tag_template,
     warm_up,
 )
@@ -101,8 +103,11 @@ def render(
     seed: int = 0,
     supersample: int = 4,
     blur_sigma_px: float = 0.5,
+    texture_interpolation: int = cv2.INTER_LINEAR,
 ) -> tuple[CameraFrame, dict[int, FloatArray]]:
-    """A CameraFrame showing the tags, and each tag's true corners (raw image px, detector order)."""
+    """A CameraFrame showing the tags, and each tag's true corners (raw image px, detector order).
+    ``supersample=1, blur_sigma_px=0, texture_interpolation=cv2.INTER_NEAREST`` renders as the simulator's
+    TinyRenderer does: every pixel is the tag's colour at its centre (aliased, hard edges)."""
     rng = np.random.default_rng(seed)
     h, w = info.height_px, info.width_px
     k = info.matrix()
@@ -126,8 +131,8 @@ def render(
         src = np.array([[pad - 0.5, pad - 0.5], [pad + e, pad - 0.5], [pad + e, pad + e], [pad - 0.5, pad + e]])
         dst = ideal * ss + (ss - 1) / 2.0
         hom = cv2.getPerspectiveTransform(src.astype(np.float32), dst.astype(np.float32))
-        warped = cv2.warpPerspective(tex, hom, (w * ss, h * ss), flags=cv2.INTER_LINEAR, borderValue=0)
-        alpha = cv2.warpPerspective(np.full_like(tex, 255), hom, (w * ss, h * ss), flags=cv2.INTER_LINEAR)
+        warped = cv2.warpPerspective(tex, hom, (w * ss, h * ss), flags=texture_interpolation, borderValue=0)
+        alpha = cv2.warpPerspective(np.full_like(tex, 255), hom, (w * ss, h * ss), flags=texture_interpolation)
         a = alpha.astype(np.float64) / 255.0
         canvas = canvas * (1.0 - a) + warped.astype(np.float64) * a
     img = cv2.resize(canvas, (w, h), interpolation=cv2.INTER_AREA)
@@ -530,6 +535,44 @@ def test_template_alignment_sharpens_corners_and_orientation() -> None:
         FiducialDetector(INFO, 0.2, align_template_min_px=2.0)
     with pytest.raises(ValueError, match="36h11 id"):
         tag_template(600)
+
+
+def test_pose_refinement_on_point_sampled_tags_and_left_alone_on_camera_images() -> None:
+    """``refine_pose_min_px``: on point-sampled renders (every pixel the tag's colour at its centre, as the
+    simulator's TinyRenderer draws) the pose is fitted to all module edges, and the median orientation error
+    falls well below the corner-based IPPE pose's (measured: 0.36 vs 1.23 deg over these 8 views; the tilt
+    of a near-frontal tag stays weakly determined by such an image: 3 of the 8 stay above 1.9 deg, one at
+    10.6 deg either way); on anti-aliased, blurred renders (a camera) the fit is not made (its model does
+    not hold there) and the pose is exactly the edge-refined one."""
+    plain = FiducialDetector(INFO, 0.2, threshold_windows_px=(23,), keep_ambiguous=True)
+    refined = FiducialDetector(INFO, 0.2, threshold_windows_px=(23,), keep_ambiguous=True, refine_pose_min_px=20.0)
+    rng = np.random.default_rng(3)
+    errors: dict[str, list[float]] = {"plain": [], "refined": []}
+    for k in range(8):
+        d = rng.uniform(1.1, 1.8)
+        tag = _tag(6, 0.2 + d, rng.uniform(-0.3, 0.3), 0.4, facing=math.pi + rng.uniform(-0.5, 0.5))
+        frame, _ = render(
+            [tag], FORWARD_MOUNT, seed=10 + k, supersample=1, blur_sigma_px=0.0, texture_interpolation=cv2.INTER_NEAREST
+        )
+        for name, det in (("plain", plain), ("refined", refined)):
+            (o,) = det.detect(frame)
+            errors[name].append(rotation_angle_deg(o.tag_in_base.rotation(), tag.rotation_in_base))
+            assert np.linalg.norm(o.tag_in_base.translation() - tag.position_in_base) < 0.02
+    assert float(np.median(errors["refined"])) < 0.5 * float(np.median(errors["plain"])), errors
+    assert sorted(errors["refined"])[4] < 0.5, errors  # 5 of 8 within half a degree
+    for k in range(3):  # anti-aliased and blurred: left alone
+        tag = _tag(33, 1.5 + 0.3 * k, rng.uniform(-0.3, 0.3), 0.4, facing=math.pi + rng.uniform(-0.5, 0.5))
+        frame, _ = render([tag], FORWARD_MOUNT, seed=30 + k)
+        (a,) = plain.detect(frame)
+        (b,) = refined.detect(frame)
+        assert a.tag_in_base == b.tag_in_base
+    distance = tag_signed_distance(6, 8)
+    assert distance.shape == (80, 80)
+    assert distance[4, 4] > 0.0 > distance[12, 12]  # quiet zone white, border black
+    blank = np.full((480, 640), 128, dtype=np.uint8)
+    assert refine_tag_pose(blank, INFO.matrix(), None, np.eye(3), np.array([0.0, 0.0, 1.5]), 0.2, distance) is None
+    with pytest.raises(ValueError, match="refine_pose_min_px"):
+        FiducialDetector(INFO, 0.2, refine_pose_min_px=2.0)
 
 
 def test_warm_up_compiles_the_refinement_kernels() -> None:

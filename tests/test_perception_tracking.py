@@ -239,3 +239,22 @@ def test_pipeline_detector_choice() -> None:
         PipelineConfig("r", geometry, start, (), (), fiducial_detector="magic")
     with pytest.raises(ValueError, match="kind"):
         make_fiducial_detector("magic", INFO, {1: 0.2})
+
+
+def test_fast_tracking_regions_refine_from_the_same_corners_as_the_full_frame_search() -> None:
+    """With fast decoding the full-frame search edge-refines OpenCV's contour corners; the regions (not shrunk)
+    start from the same corners (no cornerSubPix first), so a tracked tag's corners are the full-frame ones."""
+    seq = _moving_sequence(12)
+    full = FiducialDetector(INFO, 0.2, threshold_windows_px=(23,), keep_ambiguous=True, fast_decode=True)
+    tracker = TrackingFiducialDetector(
+        INFO, 0.2, full_frame_every=6, keep_ambiguous=True, fast_decode=True, roi_target_tag_px=400.0
+    )  # no region shrunk
+    worst = 0.0
+    for frame in seq:
+        expected = {o.tag_id: o for o in full.detect(frame)}
+        got = {o.tag_id: o for o in tracker.detect(frame)}
+        assert set(got) == set(expected)
+        for tag_id, o in got.items():
+            worst = max(worst, float(np.abs(np.array(o.corners_px) - np.array(expected[tag_id].corners_px)).max()))
+    assert tracker.stats.tracked_frames >= 6, tracker.stats
+    assert worst < 0.05, worst
