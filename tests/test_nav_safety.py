@@ -131,21 +131,26 @@ def test_far_from_the_path_asks_for_a_replan() -> None:
 
 
 def test_no_progress_for_20s_starts_a_recovery_whatever_the_command() -> None:
-    """A follower and a monitor that both slow the rover to a standstill give no stuck command; the progress
-    check backs it off after ``progress_timeout_s`` all the same, and any real motion resets the check."""
+    """A follower that creeps (under the stuck check's command) while the monitor holds the rover: the progress
+    check backs it off after ``progress_timeout_s``; real motion resets the check, and a standstill command never
+    triggers it."""
     rec = Recovery()
     pose = Pose2D(1.0, 1.0, 0.3)
     t = 0.0
-    while t < 19.9:
-        out = rec.update(t, DriveCommand(t, 0.0, 0.0), 0.0, pose)
+    while t < 19.9:  # told to creep at 0.03 m/s (under the stuck check's 0.05), not moving
+        out = rec.update(t, DriveCommand(t, 0.03, 0.0), 0.0, pose)
         assert out.state == RecoveryState.NOMINAL
         t = round(t + DT, 6)
-    out = rec.update(20.0, DriveCommand(20.0, 0.0, 0.0), 0.0, pose)
+    out = rec.update(20.0, DriveCommand(20.0, 0.03, 0.0), 0.0, pose)
     assert out.state == RecoveryState.BACK_OFF and "no progress" in out.reason
     assert out.command.linear_x_mps < 0.0  # backs away from what is ahead
+    # told to stand still (waiting): never a recovery
+    rec = Recovery()
+    for i in range(1200):
+        assert rec.update(i * DT, DriveCommand(i * DT, 0.0, 0.0), 0.0, pose).state == RecoveryState.NOMINAL
     # progress (0.1 m every 10 s) keeps it nominal
     rec = Recovery()
     for i in range(1200):
         t = i * DT
         p = Pose2D(1.0 + 0.1 * (i // 200), 1.0, 0.0)
-        assert rec.update(t, DriveCommand(t, 0.0, 0.0), 0.0, p).state == RecoveryState.NOMINAL
+        assert rec.update(t, DriveCommand(t, 0.03, 0.0), 0.0, p).state == RecoveryState.NOMINAL

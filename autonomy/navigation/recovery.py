@@ -3,8 +3,8 @@
 Stuck (ArduPilot Rover's crash check): the rover is commanded to move (|v_cmd| >= min_command_mps) while its
 measured speed stays below ``stuck_speed_mps`` (0.08 m/s) for ``stuck_time_s`` (2 s) in a row. Commanded
 rotation in place never counts (a skid-steer turning on the spot has no forward speed). No progress (Nav2's
-progress checker): in NOMINAL, neither ``progress_radius_m`` moved nor ``progress_yaw_rad`` turned for
-``progress_timeout_s``, whatever the command, starts the same recovery.
+progress checker): in NOMINAL, told to move (any command but a standstill) and neither ``progress_radius_m``
+moved nor ``progress_yaw_rad`` turned for ``progress_timeout_s``, starts the same recovery.
 
 States and transitions (t = stamp_s)::
 
@@ -48,8 +48,8 @@ class RecoveryParams:
     rejoin_distance_m: float = 0.75
     max_attempts: int = 3
     attempt_window_s: float = 60.0
-    # progress check (Nav2's progress checker): in NOMINAL, a rover that has neither moved progress_radius_m nor
-    # turned progress_yaw_rad for progress_timeout_s starts a recovery ("no progress"), whatever it is told. The
+    # progress check (Nav2's progress checker): in NOMINAL, a rover told to move (however slowly) that has neither
+    # moved progress_radius_m nor turned progress_yaw_rad for progress_timeout_s starts a recovery. The
     # stuck check above needs a command of min_command_mps; a follower and a collision monitor that both slow the
     # rover to a standstill beside an obstacle never give one (UCF crossing seed 4: 200 s at one spot)
     progress_timeout_s: float = 20.0
@@ -136,8 +136,11 @@ class Recovery:
             self.state = RecoveryState.NOMINAL
             st = self.state
         if st == RecoveryState.NOMINAL:
-            if self._progress is None or (
-                pose.distance_to_m(self._progress[1].x_m, self._progress[1].y_m) >= prm.progress_radius_m
+            idle = abs(command.linear_x_mps) < 0.01 and abs(command.angular_z_radps) < 0.05
+            if (
+                self._progress is None
+                or idle  # told to stand (waiting, holding): no progress is expected
+                or pose.distance_to_m(self._progress[1].x_m, self._progress[1].y_m) >= prm.progress_radius_m
                 or abs(wrap_angle_rad(pose.yaw_rad - self._progress[1].yaw_rad)) >= prm.progress_yaw_rad
             ):
                 self._progress = (stamp_s, pose)
