@@ -115,8 +115,8 @@ class PipelineConfig:
     navigator: NavigatorParams = field(default_factory=NavigatorParams)
     # "full_frame": every frame searched whole (``rover_fiducial_detector``); "tracking": tracked regions +
     # border strips, the full frame every 5th frame and whenever a tracked tag is lost
-    # (``rover_fiducial_tracker``; not the default yet: 2.8-3.2x ArucoDetector's speed on the loaded bench
-    # machine, issue 4 asks for 3x, and small tags appearing mid-view are found up to 4 frames late)
+    # (``rover_fiducial_tracker``; not the default: 3.2x ArucoDetector's speed (the full-frame detector 3.0x),
+    # and small tags appearing mid-view are found up to 4 frames late)
     fiducial_detector: str = "full_frame"
     # known walls (the arena's sides, ``SiteZones.arena_walls``): lines fitted to each depth frame's high points
     # (``autonomy.perception.walls``) correct the pose (``LandmarkEkf.update_wall``); empty: no wall updates
@@ -202,8 +202,8 @@ def rover_fiducial_tracker(info: CameraInfo, tag_sizes_m: dict[int, float]) -> T
     tag is lost; in between only the tracked tags' predicted regions and strips along the image's left and right
     edges (widened by the image motion) are searched. On the bench's rendered mission frames (640x480) it finds
     every tag of 24 px or more that OpenCV's full-frame ArucoDetector finds, a few more small ones (fast
-    decoding), and is 2.8-3.2x faster (p50, loaded 2-core machine); tags under 24 px that appear mid-view are
-    found up to 4 frames late (module ``autonomy.perception.tag_tracking``)."""
+    decoding), and is 3.2x faster (median of 7 bench runs, 3.18-3.25x; 2.8-3.2x on a more loaded machine); tags
+    under 24 px that appear mid-view are found up to 4 frames late (module ``autonomy.perception.tag_tracking``)."""
     return TrackingFiducialDetector(info, tag_sizes_m, keep_ambiguous=True, fast_decode=True)
 
 
