@@ -158,6 +158,7 @@ class NavigatorParams:
     # base sideways by centimetres that the wheels do not report, and a wall straight ahead (the far wall at the
     # UCF dump pose) fixes only the distance to it and the heading, so the sideways error would stay.
     reloc_wall_sigma_m: float = 0.04
+    wall_views: bool = True  # False: no wall views at all (the walls still correct the estimator)
     # a later leg of the oriented plan blocked on a new map while the one being driven is clear: finish the
     # current leg, then plan from its end (False: plan again from the rover's pose at once)
     finish_leg_first: bool = True
@@ -566,7 +567,7 @@ class PlannedNavigator:
             towards = 1.0 if goal_yaw is None or wrap_angle_rad(goal_yaw - centre) >= 0.0 else -1.0
             self._reloc_views = tuple(wrap_angle_rad(centre + towards * a) for a in prm.reloc_view_offsets_rad)
         else:
-            wall_yaw = self.wall_view_rad(estimate) if sigma > prm.reloc_wall_sigma_m else None
+            wall_yaw = self.wall_view_rad(estimate) if prm.wall_views and sigma > prm.reloc_wall_sigma_m else None
             if wall_yaw is None:
                 return False
             self._reloc_views = (wall_yaw,)
