@@ -166,11 +166,11 @@ class NavigatorParams:
     # ... and at least this far: the depth fit needs the wall beyond its 0.8 m minimum range, and a rover facing a
     # wall closer than its bucket's reach scraped it turning (UCF build, excavation zone 0.75 m from the wall)
     reloc_wall_min_range_m: float = 1.3
-    # on the way: at a vertex of the plan with the position sigma above this (None: never), the same wall view,
-    # at most once per reloc_wall_leg_interval_s. Turns in place slide the base sideways by centimetres the wheels
-    # do not report, and a wall straight ahead does not see them: the rover went on through the obstacle zone
-    # with 8-15 cm of error across its heading and touched boulders (UCF build)
-    reloc_wall_leg_sigma_m: float | None = 0.06
+    # on the way: at a vertex of the plan with the position sigma above this (None: never, the default), the same
+    # wall view, at most once per reloc_wall_leg_interval_s. Off: measured at 0.06 m on the UCF crossing, the turns
+    # in place between boulders cost seed 9 a contact and a stuck abort and seed 5 its 5 cm (5.9 cm vs 3.5 cm
+    # without), and the berm build lost cycles (seed 1: 0 cycles with them)
+    reloc_wall_leg_sigma_m: float | None = None
     reloc_wall_leg_interval_s: float = 15.0
 
     def __post_init__(self) -> None:
