@@ -62,6 +62,14 @@ class Pose2D:
     def distance_to_m(self, x_m: float, y_m: float) -> float:
         return math.hypot(x_m - self.x_m, y_m - self.y_m)
 
+    def moved_beyond(self, other: Pose2D, distance_m: float, yaw_rad: float) -> bool:
+        """True when ``other`` lies more than ``distance_m`` away or is turned more than ``yaw_rad`` from this
+        pose (heading difference wrapped)."""
+        return (
+            self.distance_to_m(other.x_m, other.y_m) > distance_m
+            or abs(math.remainder(other.yaw_rad - self.yaw_rad, math.tau)) > yaw_rad
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class Pose3D:

@@ -586,10 +586,10 @@ class _LandmarkFilterBase:
             d2 = float(nu @ np.linalg.solve(s_mat, nu))
             if best is None or d2 < best[0]:
                 best = (d2, h_r, nu)
-        if best is None or not best[0] <= self._params.gate_chi2:
+        if best is None:
             self.wall_rejected_count += 1
             return UpdateResult.GATED
-        d2 = self._correct(-1, _pad(best[1]), np.zeros((2, 2)), best[2], r_z)
+        d2 = self._correct(-1, _pad(best[1]), np.zeros((2, 2)), best[2], r_z)  # gated there (gate_chi2)
         self.last_mahalanobis2 = d2
         if not (math.isfinite(d2) and d2 <= self._params.gate_chi2):
             self.wall_rejected_count += 1

@@ -159,9 +159,6 @@ class NavigatorParams:
     # UCF dump pose) fixes only the distance to it and the heading, so the sideways error would stay.
     reloc_wall_sigma_m: float = 0.04
     wall_views: bool = True  # False: no wall views at all (the walls still correct the estimator)
-    # a later leg of the oriented plan blocked on a new map while the one being driven is clear: finish the
-    # current leg, then plan from its end (False: plan again from the rover's pose at once)
-    finish_leg_first: bool = True
     reloc_wall_max_range_m: float = 4.0
     # ... and at least this far: the depth fit needs the wall beyond its 0.8 m minimum range, and a rover facing a
     # wall closer than its bucket's reach scraped it turning (UCF build, excavation zone 0.75 m from the wall)
@@ -172,6 +169,9 @@ class NavigatorParams:
     # without), and the berm build lost cycles (seed 1: 0 cycles with them)
     reloc_wall_leg_sigma_m: float | None = None
     reloc_wall_leg_interval_s: float = 15.0
+    # a later leg of the oriented plan blocked on a new map while the one being driven is clear: finish the
+    # current leg, then plan from its end (False: plan again from the rover's pose at once)
+    finish_leg_first: bool = True
 
     def __post_init__(self) -> None:
         if self.planner not in ("oriented", "circular"):
@@ -503,8 +503,8 @@ class PlannedNavigator:
 
     def wall_view_rad(self, estimate: PoseEstimate) -> float | None:
         """The heading that faces the known wall (``reloc_wall_min_range_m`` to ``reloc_wall_max_range_m`` away)
-        whose normal is closest to
-        the position covariance's worst axis, so that its fix removes the largest uncertainty (None: no wall)."""
+        whose normal is closest to the position covariance's worst axis, so that its fix removes the largest
+        uncertainty (None: no wall)."""
         pose = estimate.pose
         c = estimate.covariance
         evals, evecs = np.linalg.eigh(np.array([[c[0][0], c[0][1]], [c[1][0], c[1][1]]], dtype=np.float64))

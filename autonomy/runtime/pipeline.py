@@ -32,6 +32,7 @@ from autonomy.mission.site_zones import Box
 from autonomy.msgs import (
     CameraInfo,
     Commands,
+    DepthFrame,
     DriveCommand,
     FiducialObservation,
     Landmark,
@@ -302,25 +303,29 @@ class Pipeline:
             self._last_odom_s = frame.stamp_s
             self._ekf.predict(frame.stamp_s, delta[0], delta[1])
         accepted = sum(1 for obs in observations if self._ekf.update_fiducial(obs))
-        if self._wall_detector is not None and frame.depth is not None and self._wall_update_due(frame.stamp_s):
-            with self._stage("perceive.walls"):
-                seen = self._wall_detector.detect(frame.depth)
-            self.walls_seen += len(seen)
-            if sum(1 for wall in seen if self._ekf.update_wall(wall, self.config.walls)):
-                self._last_wall_update = (frame.stamp_s, self._ekf.estimate(frame.stamp_s).pose)
+        if self._wall_detector is not None and frame.depth is not None:
+            self._update_walls(self._wall_detector, frame.depth)
         return self._ekf.estimate(frame.stamp_s), accepted
 
-    def _wall_update_due(self, stamp_s: float) -> bool:
-        if self._last_wall_update is None:
-            return True
+    def _update_walls(self, detector: WallDetector, depth: DepthFrame) -> None:
+        """Wall lines of ``depth`` into the EKF, unless the rover has stood (``wall_refuse_*``) since the last
+        accepted wall update."""
         cfg = self.config
-        last_s, last = self._last_wall_update
-        now = self._ekf.estimate(stamp_s).pose
-        return (
-            stamp_s - last_s >= cfg.wall_refuse_period_s
-            or last.distance_to_m(now.x_m, now.y_m) >= cfg.wall_refuse_distance_m
-            or abs(math.remainder(now.yaw_rad - last.yaw_rad, math.tau)) >= cfg.wall_refuse_yaw_rad
-        )
+        last = self._last_wall_update
+        if (
+            last is not None
+            and depth.stamp_s - last[0] < cfg.wall_refuse_period_s
+            and not last[1].moved_beyond(
+                self._ekf.estimate(depth.stamp_s).pose, cfg.wall_refuse_distance_m, cfg.wall_refuse_yaw_rad
+            )
+        ):
+            return
+        with self._stage("perceive.walls"):
+            seen = detector.detect(depth)
+        self.walls_seen += len(seen)
+        results = [self._ekf.update_wall(wall, cfg.walls) for wall in seen]  # every one, not only up to the first
+        if any(results):
+            self._last_wall_update = (depth.stamp_s, self._ekf.estimate(depth.stamp_s).pose)
 
     @property
     def measured_speed_mps(self) -> float:

@@ -252,8 +252,7 @@ class TerrainModel:
         moved = (
             last is None
             or prm.refuse_distance_m <= 0.0
-            or last.distance_to_m(pose.x_m, pose.y_m) > prm.refuse_distance_m
-            or abs(math.remainder(pose.yaw_rad - last.yaw_rad, math.tau)) > prm.refuse_yaw_rad
+            or last.moved_beyond(pose, prm.refuse_distance_m, prm.refuse_yaw_rad)
             or self._skipped_run + 1 >= prm.refuse_every
         )
         if moved:
