@@ -69,3 +69,20 @@ def test_clearing_forgets_the_map_beyond_the_kept_radius_and_fresh_frames_rebuil
     for _ in range(3):
         t.fuse(frame, pose)  # seen again: back
     assert t.costmap().cost_at(3.0, 2.0) == LETHAL
+
+
+def test_the_band_inside_the_known_site_edge_shows_only_the_edge() -> None:
+    """Hazard votes within ``site_edge_clear_m`` of the site's edge (the arena wall's own face, read 10-12 cm
+    into the arena) are dropped: the edge itself is lethal. What reaches past the band still blocks."""
+    pose = Pose2D(3.9, 2.0, 0.0)
+    frame = ray_cast_depth([(2.0, 0.0, 0.12)], [])  # a rock at map (5.9, 2.0), 0.1 m inside the edge (x = 6)
+    costs = {}
+    for band in (0.0, 0.15):
+        t = _model(site_edge_clear_m=band)
+        for _ in range(3):
+            t.fuse(frame, pose)
+        cm = t.costmap()
+        costs[band] = (cm.cost_at(5.88, 2.0), cm.cost_at(5.81, 2.0), cm.cost_at(6.05, 2.0))
+    assert costs[0.0][0] == LETHAL and costs[0.15][0] < LETHAL  # inside the band: the edge's inflation only
+    assert costs[0.0][1] == LETHAL and costs[0.15][1] == LETHAL  # past the band: still the rock
+    assert costs[0.15][2] == LETHAL  # outside the site

@@ -194,3 +194,59 @@ def test_shadow_excess_per_metre_raises_the_bar_with_range() -> None:
     strict = replace(base, crater_shadow_min_excess_per_m=1.0)  # 2.6 m past the crossing: no ray qualifies
     plain = HazardDetector(replace(base, crater_shadow_depth_m=0.0)).detect(frame).obstacles
     assert [o.cells for o in HazardDetector(strict).detect(frame).obstacles] == [o.cells for o in plain]
+
+
+def test_the_ground_beside_a_rock_is_not_blocked() -> None:
+    """``step_on_upper_cell`` (the default): on a 15 cm hemisphere the blocked cells end at the rock's own edge
+    (cell centres within its radius); the 3x3 max - min step blocks a cell beyond it (out to 0.18 m), the bloat
+    that closed a 0.97 m passage at UCF."""
+    frame = ray_cast_depth([(2.0, 0.3, 0.15)], [])
+    for upper, reach in ((True, 0.15), (False, 0.175)):
+        patch = HazardDetector(replace(CFG, step_on_upper_cell=upper, rock_back_fill=False)).detect(frame)
+        assert [o.kind for o in patch.obstacles] == ["rock"]
+        xx, yy = patch.cell_centres()
+        d = np.hypot(xx - 2.0, yy - 0.3)[patch.traversability == BLOCKED]
+        assert d.max() == pytest.approx(reach, abs=0.005), upper
+
+
+@pytest.mark.parametrize("rock", [(2.0, 0.3, 0.2), (2.5, -0.5, 0.25)])
+def test_the_far_side_a_rock_hides_is_blocked(rock: tuple[float, float, float]) -> None:
+    """The back of a rock is in its own shadow (unknown): ``rock_back_fill`` blocks it, out to the rock's
+    apparent width, so every cell of the rock's disc is blocked; without it a third of the disc is unknown and
+    a planner takes it for ground it may drive (UCF seed 7: the wheel grazed a boulder's far side)."""
+    frame = ray_cast_depth([rock], [])
+    xx, yy = HazardDetector(CFG).detect(frame).cell_centres()
+    disc = np.hypot(xx - rock[0], yy - rock[1]) < rock[2] - 0.025
+    filled = HazardDetector(CFG).detect(frame).traversability
+    plain = HazardDetector(replace(CFG, rock_back_fill=False)).detect(frame).traversability
+    assert np.all(filled[disc] == BLOCKED)
+    assert np.count_nonzero(plain[disc] == UNKNOWN) > disc.sum() // 4
+    behind = filled == BLOCKED
+    assert np.hypot(xx[behind] - rock[0], yy[behind] - rock[1]).max() < 2.0 * rock[2]  # no farther than its width
+    assert np.all(filled[(plain == FREE)] == FREE)  # what the sensor saw free stays free
+
+
+@pytest.mark.parametrize(("x", "y", "yaw_deg"), [(2.5, 3.6, 54.0), (3.5, 3.5, 90.0), (4.0, 3.5, 120.0)])
+def test_an_arena_wall_filling_the_view_does_not_tilt_the_ground(x: float, y: float, yaw_deg: float) -> None:
+    """The sim's rendered depth near the UCF north wall (y = 4.57 m), rocks and craters removed. Measured on the
+    crossing, seed 7: with every cell in the first plane fit, the plane tilted by up to 25 deg and the ground
+    before the wall read as rocks and craters 15-25 cm into the arena, which closed the passage there. With the
+    ground prior the plane is level and every blocked cell is the wall."""
+    pytest.importorskip("pybullet")
+    from test_walls import rendered_depth
+
+    from autonomy.msgs import Pose2D
+    from sim.sites import make_site, preset
+
+    site = replace(make_site(preset("ucf"), 7), boulders=(), craters=())
+    frame, true = rendered_depth(site, Pose2D(x, y, math.radians(yaw_deg)))
+    cfg = HazardConfig(min_range_m=1.0, max_range_m=3.5)  # the rover's terrain model's
+    patch = HazardDetector(cfg).detect(frame)
+    a, b, c = patch.ground_plane
+    assert abs(a) < 0.02 and math.degrees(math.atan(math.hypot(b, c))) < 1.0, patch.ground_plane
+    xx, yy = patch.cell_centres()
+    blocked = patch.traversability == BLOCKED
+    wy = true.y_m + math.sin(true.yaw_rad) * xx[blocked] + math.cos(true.yaw_rad) * yy[blocked]
+    assert blocked.any() and float(wy.min()) > 4.57 - 0.15, float(wy.min())
+    tilted = HazardDetector(replace(cfg, ground_prior_m=math.inf)).detect(frame).ground_plane
+    assert math.degrees(math.atan(math.hypot(tilted[1], tilted[2]))) > 4.0  # the fit without the prior

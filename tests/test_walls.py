@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import pytest
@@ -143,6 +144,24 @@ def test_arena_walls_of_the_presets() -> None:
     assert PRESET_ZONES["open"].arena_walls() == ()
 
 
+def rendered_depth(site: Any, pose: Pose2D) -> tuple[DepthFrame, Pose2D]:
+    """The sim's depth frame (and the rover's true pose) for a rover placed at ``pose`` on ``site`` (a
+    ``sim.sites.Site``), after 24 physics steps to settle."""
+    from sim.world import World
+
+    world = World(1, (), site=site)
+    try:
+        rover = world.add_rover("r", pose)
+        for _ in range(24):
+            world.step()
+        assert rover.depth is not None
+        frame = rover.depth.read()
+        assert frame is not None
+        return frame, rover.true_pose()
+    finally:
+        world.close()
+
+
 @pytest.mark.parametrize(
     ("x", "y", "yaw"),
     [(5.9, 2.285, 0.0), (1.25, 1.0, 0.0), (1.25, 3.3, -math.pi / 2)],
@@ -152,19 +171,8 @@ def test_walls_in_rendered_depth_of_the_ucf_arena(x: float, y: float, yaw: float
     one of the arena's sides, within 1 cm and 0.3 deg of the truth."""
     pytest.importorskip("pybullet")
     from sim.sites import make_site, preset
-    from sim.world import World
 
-    world = World(1, (), site=make_site(preset("ucf"), 1))
-    try:
-        rover = world.add_rover("r", Pose2D(x, y, yaw))
-        for _ in range(24):
-            world.step()
-        assert rover.depth is not None
-        frame = rover.depth.read()
-        assert frame is not None
-        true = rover.true_pose()
-    finally:
-        world.close()
+    frame, true = rendered_depth(make_site(preset("ucf"), 1), Pose2D(x, y, yaw))
     seen = WallDetector().detect(frame)
     assert seen
     for o in seen:

@@ -103,12 +103,16 @@ def construction_costmap(
     flat and the hazard votes free. The rover cuts 0.2 m deep strips there and drives along them; the
     terrain model rightly marks a cut's edge as a step above 0.10 m (lethal), which closed the stand of the
     next strip beside it. No rock is ever drawn in an excavation zone (``sim.sites``: the obstacle zone
-    only); the walls (everything outside ``site``) and ``keep_out`` stay lethal.
+    only); the walls (everything outside ``site``) and ``keep_out`` stay lethal, and the band inside the walls
+    that only shows the wall's own face is cleared as ``TerrainModel.costmap`` clears it.
 
     Proposed for ``TerrainModel`` (the navigation helper's file): a ``drivable_zones`` option doing the same."""
     grid = terrain.grid()
     slope, step, hazard = terrain.layers()
     soft = _box_mask(grid, dig_zones)
+    near_edge = terrain.near_site_edge(grid)  # the walls' own face (``TerrainParams.site_edge_clear_m``)
+    if near_edge is not None:
+        soft = soft | near_edge
     slope = np.where(soft & np.isfinite(slope), 0.0, slope)
     step = np.where(soft & np.isfinite(step), 0.0, step)
     hazard = np.where(soft, HAZARD_FREE, hazard)

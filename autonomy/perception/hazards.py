@@ -9,14 +9,18 @@ Pipeline for one ``DepthFrame`` (all vectorised; no per-pixel Python)::
       -> base_link: p_base = R_mount p + t_mount; keep ranges in [min_range_m, max_range_m]
       -> grid over base_link (x forward in [0, length], y in [-width/2, width/2], ``cell_m`` cells):
          count, mean, min and max height per cell (np.bincount, np.maximum.at / np.minimum.at)
-      -> ground reference: least-squares plane z = a + b x + c y through cell means, refit twice on the
-         cells within ``ground_tolerance_m`` (robust to rocks and craters), so a pitched rover still works
-      -> relative height h = mean - plane; slope (deg) of h's gradient; step = max - min over each 3x3
-         neighbourhood (of per-cell max/min); roughness = per-cell standard deviation
+      -> ground reference: least-squares plane z = a + b x + c y through the means of the cells within
+         ``ground_prior_m`` of base_link's ground (z = 0; a wall filling the view is left out), refit twice on
+         the cells within ``ground_tolerance_m`` (robust to rocks and craters), so a pitched rover still works;
+         with under ``min_ground_cells`` ground cells the prior plane z = 0 is kept
+      -> relative height h = mean - plane; slope (deg) of h's gradient where the cell rises above a
+         neighbour; step = the cell's max - the min over its 3x3 neighbourhood (``step_on_upper_cell``;
+         else max - min over the 3x3); roughness = per-cell standard deviation
       -> positive obstacles: max - plane > ``rock_height_m``; negative obstacles: mean - plane <
          -``crater_depth_m``, plus the optional crater cues (lowest point, depth shadows: ``CRATER_CUES``);
          connected components (8-neighbour) of at least ``min_obstacle_cells`` cells
-      -> traversability: free / blocked / unknown per cell; unknown counts as blocked.
+      -> traversability: free / blocked / unknown per cell; unknown counts as blocked; the unknown cells
+         inside each rock's disc (its apparent width, behind its near face: ``rock_back_fill``) are blocked.
 
 Grid layout: rows are y (row 0 at y = -width/2), columns are x (column 0 at x = 0); cell (r, c) covers
 x in [c cell, (c + 1) cell), y in [-width/2 + r cell, -width/2 + (r + 1) cell), base_link.
@@ -53,6 +57,14 @@ class HazardConfig:
     stride: int = 2
     min_points_per_cell: int = 2
     ground_tolerance_m: float = 0.05
+    # the ground's prior in base_link (REP-105 base_footprint: z = 0 under the wheels): the first plane fit uses
+    # only cells whose mean lies within ``ground_prior_m`` of it, and with fewer than ``min_ground_cells`` such
+    # cells the prior plane itself is the ground. Fitting every cell first tilted the plane by up to 25 deg when
+    # an arena wall filled the view (UCF crossing seed 7, 1.2 m from the north wall: plane z = -0.44 + 0.46 x +
+    # 0.28 y), and the ground before the wall then read as a rock and a crater 15-25 cm into the arena, which
+    # closed the passage there. math.inf: every cell (the old behaviour).
+    ground_prior_m: float = 0.25
+    min_ground_cells: int = 20
     rock_height_m: float = 0.10
     crater_depth_m: float = 0.04
     # Crater cues beyond the cell mean (0 disables each): a cell whose lowest point is this far below the
@@ -70,6 +82,20 @@ class HazardConfig:
     crater_shadow_max_range_m: float = math.inf  # and the crossing at most this far (horizontal range)
     max_slope_deg: float = 25.0
     max_step_m: float = 0.12
+    # step = the cell's own highest point above the lowest point of its 3x3 neighbourhood, and slope only where
+    # the cell rises above a neighbour (True); max - min over the 3x3 (False) also blocks the ground cells beside
+    # every rock and wall, a 5 cm bloat a side on top of the planner's margins (the terrain model's
+    # ``step_on_upper_cell`` for the same reason). UCF crossing seed 7 passes between two boulders and the north
+    # wall, 0.97 m where the rover needs 0.76 m: with the bloat it read as closed. Without the bloat and without
+    # ``rock_back_fill`` the wheel grazed the hidden far side of a boulder (5 contacts); with both, 0.
+    step_on_upper_cell: bool = True
+    # rocks are about as deep as they are wide: the cells a rock hides from the sensor (unknown in this frame)
+    # inside the disc of its apparent width, whose near edge is the rock's nearest cell, are blocked. Without this
+    # the far half of a boulder seen from one side was never in the map (it is under the rock's own shadow),
+    # and the rover's wheel grazed it passing on that side (UCF crossing seed 7, between a boulder and the
+    # north wall: 2 contacts). Later frames that see those cells free take the votes back.
+    rock_back_fill: bool = True
+    rock_back_max_width_m: float = 0.8  # wider components (a wall, a berm, a ridge) are not filled
     min_obstacle_cells: int = 3
     # 3 or 5: a median filter of that size over the depth image before anything else (0 = off). Depth noise is
     # independent per pixel, a crater's shadow spans several rows and columns: the median removes the lone
@@ -81,8 +107,14 @@ class HazardConfig:
             raise ValueError(f"HazardConfig: need 0 < cell_m < length_m, width_m, got {self}")
         if not 0.0 <= self.min_range_m < self.max_range_m:
             raise ValueError("HazardConfig: need 0 <= min_range_m < max_range_m")
-        if self.stride < 1 or self.min_points_per_cell < 1 or self.min_obstacle_cells < 1:
-            raise ValueError("HazardConfig: stride, min_points_per_cell and min_obstacle_cells must be >= 1")
+        if self.stride < 1 or self.min_points_per_cell < 1 or self.min_obstacle_cells < 1 or self.min_ground_cells < 3:
+            raise ValueError(
+                "HazardConfig: stride, min_points_per_cell and min_obstacle_cells must be >= 1, min_ground_cells >= 3"
+            )
+        if not self.rock_back_max_width_m > 0.0:
+            raise ValueError(f"HazardConfig.rock_back_max_width_m: must be > 0, got {self.rock_back_max_width_m}")
+        if not self.ground_prior_m > 0.0:
+            raise ValueError(f"HazardConfig.ground_prior_m: must be > 0 (inf: no prior), got {self.ground_prior_m}")
         cues = (
             self.crater_min_point_depth_m,
             self.crater_shadow_depth_m,
@@ -275,10 +307,10 @@ class HazardDetector:
         ys = np.asarray(-0.5 * cfg.width_m + (np.arange(ny) + 0.5) * cfg.cell_m, dtype=np.float64)
         cx = np.tile(xs, ny)
         cy = np.repeat(ys, nx)
-        plane = (0.0, 0.0, 0.0)
-        use = known.copy()
+        plane = (0.0, 0.0, 0.0)  # the prior: base_link's ground
+        use = known & (np.abs(np.nan_to_num(mean, nan=np.inf)) < cfg.ground_prior_m)
         for _ in range(3):  # robust ground: refit on cells near the previous plane
-            if int(use.sum()) < 3:
+            if int(use.sum()) < cfg.min_ground_cells:
                 break
             plane = _fit_plane(cx[use], cy[use], mean[use])
             resid = mean - (plane[0] + plane[1] * cx + plane[2] * cy)
@@ -297,9 +329,16 @@ class HazardDetector:
         slope = np.degrees(np.arctan(np.hypot(gx, gy))).astype(np.float64)
         slope = np.where(all_known > 0, slope, np.nan)
         # step: highest top minus lowest bottom in each 3x3 neighbourhood (known cells only)
-        hi = cv2.dilate(np.where(known2, top, -1e3).astype(np.float32), self._kernel)
         lo = cv2.erode(np.where(known2, bottom, 1e3).astype(np.float32), self._kernel)
-        step = np.where(known2, (hi - lo).astype(np.float64), np.nan)
+        if cfg.step_on_upper_cell:
+            step = np.where(known2, top - lo, np.nan)
+            # flat ground beside a rock does not rise above its lowest neighbour; a cell on a real slope does
+            lo_mean = cv2.erode(np.where(known2, height, 1e3).astype(np.float32), self._kernel)
+            min_rise = 0.5 * cfg.cell_m * math.tan(math.radians(cfg.max_slope_deg))
+            slope = np.where(np.isfinite(slope) & (height - lo_mean < min_rise), 0.0, slope)
+        else:
+            hi = cv2.dilate(np.where(known2, top, -1e3).astype(np.float32), self._kernel)
+            step = np.where(known2, (hi - lo).astype(np.float64), np.nan)
         roughness = np.sqrt(var).reshape(ny, nx)
 
         rock = known2 & (top > cfg.rock_height_m)
@@ -315,6 +354,9 @@ class HazardDetector:
         trav[known2] = FREE
         steep = known2 & ((np.nan_to_num(slope, nan=0.0) > cfg.max_slope_deg) | (np.nan_to_num(step) > cfg.max_step_m))
         trav[steep | rock_keep | crater_keep] = BLOCKED
+        if cfg.rock_back_fill and rock_keep.any():
+            origin = np.zeros(3) if sensor_origin_base is None else np.asarray(sensor_origin_base, dtype=np.float64)
+            trav[self._rock_backs(rock_keep, known2, cx.reshape(ny, nx), cy.reshape(ny, nx), origin)] = BLOCKED
         return HazardPatch(
             stamp_s=stamp_s,
             config=cfg,
@@ -373,6 +415,38 @@ class HazardDetector:
         inside = (col >= 0) & (col < nx) & (row >= 0) & (row < ny)
         hits = np.bincount(row[inside] * nx + col[inside], minlength=self._n).reshape(ny, nx)
         return np.asarray(hits >= cfg.crater_shadow_min_rays, dtype=np.bool_)
+
+    def _rock_backs(
+        self, rock: BoolArray, known: BoolArray, cx: FloatArray, cy: FloatArray, origin: FloatArray
+    ) -> BoolArray:
+        """Unknown cells of each rock component's disc (``HazardConfig.rock_back_fill``): the apparent width w
+        (bearing span from the sensor, cells' own widths included, x mean range), the disc of diameter w whose
+        near edge is the component's nearest cell. One pass over the grid per rock (a few per frame)."""
+        c = self._config.cell_m
+        n, labels = cv2.connectedComponents(rock.astype(np.uint8), connectivity=8)
+        dx, dy = cx - origin[0], cy - origin[1]
+        rng = np.hypot(dx, dy)
+        bearing = np.arctan2(dy, dx)
+        out = np.zeros(rock.shape, dtype=bool)
+        hidden = ~known
+        half = 0.5 * c / np.maximum(rng, c)  # a cell's own half angular width
+        for lab in range(1, n):
+            sel = labels == lab
+            b, r = bearing[sel], rng[sel]
+            lo = float(np.min(b - half[sel]))
+            hi = float(np.max(b + half[sel]))
+            if hi - lo > math.pi:  # (a rock around the sensor: not a rock seen from outside)
+                continue
+            near = float(r.min())
+            width = (hi - lo) * float(r.mean())
+            if width > self._config.rock_back_max_width_m:
+                continue
+            # the rock as a disc of its apparent width, its near edge at the nearest cell
+            mid = 0.5 * (lo + hi)
+            centre_r = near + 0.5 * width
+            ox, oy = origin[0] + centre_r * math.cos(mid), origin[1] + centre_r * math.sin(mid)
+            out |= hidden & (np.hypot(cx - ox, cy - oy) <= 0.5 * width)
+        return out
 
     def _components(
         self, mask: BoolArray, kind: str, peak: FloatArray, xs: FloatArray, ys: FloatArray, out: list[Obstacle]

@@ -136,6 +136,12 @@ class TerrainParams:
     map_layers_lethal: bool = False
     map_lethal_step_m: float = 0.25
     clear_driven: bool = True
+    # the site's edge is known and lethal (the arena walls, ``site``): hazard votes and map steps and slopes within
+    # this distance inside it are the wall's own face read from depth (about 10-12 cm into the arena: the votes'
+    # cell bloat and the wall's step), and are dropped. With them a 0.97 m gap between a boulder and the wall,
+    # 0.21 m wider than the rover with its margin, read as closed (UCF crossing seed 7: no path). Boulders lie in
+    # the obstacle zone and 0.3 m or more from a wall (sim.sites); one closer would still show past the band.
+    site_edge_clear_m: float = 0.15
     hazard: HazardConfig = field(default_factory=lambda: HazardConfig(min_range_m=1.0, max_range_m=3.5))
     costmap: CostmapParams = field(default_factory=rover_costmap_params)
 
@@ -148,6 +154,8 @@ class TerrainParams:
             raise ValueError(f"TerrainParams.tilt_filter: must be in (0, 1], got {self.tilt_filter}")
         if not (math.isfinite(self.max_height_variance_m2) and self.max_height_variance_m2 > 0.0):
             raise ValueError("TerrainParams.max_height_variance_m2: must be > 0")
+        if not (math.isfinite(self.site_edge_clear_m) and self.site_edge_clear_m >= 0.0):
+            raise ValueError(f"TerrainParams.site_edge_clear_m: must be >= 0, got {self.site_edge_clear_m}")
         if not (math.isfinite(self.map_lethal_step_m) and self.map_lethal_step_m > 0.0):
             raise ValueError(f"TerrainParams.map_lethal_step_m: must be > 0, got {self.map_lethal_step_m}")
         if self.slope_ksize not in (3, 5):
@@ -177,6 +185,8 @@ class TerrainModel:
     ) -> None:
         self.params = params
         self._site = site
+        self._near_edge: npt.NDArray[np.bool_] | None = None
+        self._near_edge_for: GridSpec | None = None
         self._keep_out = tuple(keep_out)
         self._base_height_m = float(base_height_m)
         if site is not None:
@@ -361,6 +371,22 @@ class TerrainModel:
             step = np.where(driven & np.isfinite(step), 0.0, step)
         return slope, step, hazard
 
+    def near_site_edge(self, grid: GridSpec) -> npt.NDArray[np.bool_] | None:
+        """Cells inside the site within ``site_edge_clear_m`` of its edge (None: no site or no band)."""
+        band = self.params.site_edge_clear_m
+        if self._site is None or band <= 0.0:
+            return None
+        if self._near_edge is None or self._near_edge_for != grid:
+            xx = grid.origin_x_m + (np.arange(grid.cols) + 0.5) * grid.resolution_m
+            yy = grid.origin_y_m + (np.arange(grid.rows) + 0.5) * grid.resolution_m
+            s = self._site
+            dx = np.minimum(xx - s.x_min_m, s.x_max_m - xx)
+            dy = np.minimum(yy - s.y_min_m, s.y_max_m - yy)
+            d = np.minimum(dy[:, None], dx[None, :])
+            self._near_edge = (d >= 0.0) & (d < band)
+            self._near_edge_for = grid
+        return self._near_edge
+
     def _outside_site(self, grid: GridSpec) -> npt.NDArray[np.bool_] | None:
         if self._site is None:
             return None
@@ -378,6 +404,11 @@ class TerrainModel:
         """The traversability costmap of everything seen so far (module docstring)."""
         grid = self.grid()
         slope, step, hazard = self.layers()
+        near_edge = self.near_site_edge(grid)
+        if near_edge is not None:  # the wall's own face: the edge itself is lethal below
+            hazard = np.where(near_edge, HAZARD_FREE, hazard).astype(np.uint8)
+            slope = np.where(near_edge & np.isfinite(slope), 0.0, slope)
+            step = np.where(near_edge & np.isfinite(step), 0.0, step)
         outside = self._outside_site(grid)
         if outside is not None:
             hazard = np.where(outside, HAZARD_BLOCKED, hazard).astype(np.uint8)
