@@ -308,7 +308,7 @@ class HazardDetector:
         cx = np.tile(xs, ny)
         cy = np.repeat(ys, nx)
         plane = (0.0, 0.0, 0.0)  # the prior: base_link's ground
-        use = known & (np.abs(np.nan_to_num(mean, nan=np.inf)) < cfg.ground_prior_m)
+        use = known & (np.abs(mean) < cfg.ground_prior_m)  # (NaN, unknown, compares False)
         for _ in range(3):  # robust ground: refit on cells near the previous plane
             if int(use.sum()) < cfg.min_ground_cells:
                 break
@@ -348,15 +348,15 @@ class HazardDetector:
         if cfg.crater_shadow_depth_m > 0.0 and sensor_origin_base is not None:
             crater |= self._shadow_cells(p[ok], plane, np.asarray(sensor_origin_base, dtype=np.float64)) & ~rock
         obstacles: list[Obstacle] = []
-        rock_keep = self._components(rock, "rock", top, xs, ys, obstacles)
-        crater_keep = self._components(crater, "crater", -height, xs, ys, obstacles)
+        rock_labels = self._components(rock, "rock", top, xs, ys, obstacles)
+        crater_labels = self._components(crater, "crater", -height, xs, ys, obstacles)
         trav = np.full((ny, nx), UNKNOWN, dtype=np.uint8)
         trav[known2] = FREE
         steep = known2 & ((np.nan_to_num(slope, nan=0.0) > cfg.max_slope_deg) | (np.nan_to_num(step) > cfg.max_step_m))
-        trav[steep | rock_keep | crater_keep] = BLOCKED
-        if cfg.rock_back_fill and rock_keep.any():
+        trav[steep | (rock_labels > 0) | (crater_labels > 0)] = BLOCKED
+        if cfg.rock_back_fill and rock_labels.any():
             origin = np.zeros(3) if sensor_origin_base is None else np.asarray(sensor_origin_base, dtype=np.float64)
-            trav[self._rock_backs(rock_keep, known2, cx.reshape(ny, nx), cy.reshape(ny, nx), origin)] = BLOCKED
+            trav[self._rock_backs(rock_labels, known2, cx.reshape(ny, nx), cy.reshape(ny, nx), origin)] = BLOCKED
         return HazardPatch(
             stamp_s=stamp_s,
             config=cfg,
@@ -417,21 +417,21 @@ class HazardDetector:
         return np.asarray(hits >= cfg.crater_shadow_min_rays, dtype=np.bool_)
 
     def _rock_backs(
-        self, rock: BoolArray, known: BoolArray, cx: FloatArray, cy: FloatArray, origin: FloatArray
+        self, rocks: npt.NDArray[np.int32], known: BoolArray, cx: FloatArray, cy: FloatArray, origin: FloatArray
     ) -> BoolArray:
         """Unknown cells of each rock component's disc (``HazardConfig.rock_back_fill``): the apparent width w
         (bearing span from the sensor, cells' own widths included, x mean range), the disc of diameter w whose
-        near edge is the component's nearest cell. One pass over the grid per rock (a few per frame)."""
+        near edge is the component's nearest cell. ``rocks``: ``_components``' labels. One pass over the grid
+        per rock (a few per frame)."""
         c = self._config.cell_m
-        n, labels = cv2.connectedComponents(rock.astype(np.uint8), connectivity=8)
         dx, dy = cx - origin[0], cy - origin[1]
         rng = np.hypot(dx, dy)
         bearing = np.arctan2(dy, dx)
-        out = np.zeros(rock.shape, dtype=bool)
+        out = np.zeros(rocks.shape, dtype=bool)
         hidden = ~known
         half = 0.5 * c / np.maximum(rng, c)  # a cell's own half angular width
-        for lab in range(1, n):
-            sel = labels == lab
+        for lab in np.unique(rocks[rocks > 0]).tolist():
+            sel = rocks == lab
             b, r = bearing[sel], rng[sel]
             lo = float(np.min(b - half[sel]))
             hi = float(np.max(b + half[sel]))
@@ -450,8 +450,9 @@ class HazardDetector:
 
     def _components(
         self, mask: BoolArray, kind: str, peak: FloatArray, xs: FloatArray, ys: FloatArray, out: list[Obstacle]
-    ) -> BoolArray:
-        """Connected components of ``mask`` with at least ``min_obstacle_cells`` cells -> ``out``; kept mask."""
+    ) -> npt.NDArray[np.int32]:
+        """Connected components of ``mask`` with at least ``min_obstacle_cells`` cells -> ``out``; their labels
+        (8-connected, 1..n; 0 for the cells of no kept component)."""
         n, labels, stats, centroids = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
         keep_label = np.zeros(n, dtype=bool)
         c = self._config.cell_m
@@ -474,4 +475,4 @@ class HazardDetector:
                         area,
                     )
                 )
-        return np.asarray(keep_label[labels])
+        return np.where(keep_label[labels], labels, 0).astype(np.int32)

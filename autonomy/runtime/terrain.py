@@ -185,8 +185,6 @@ class TerrainModel:
     ) -> None:
         self.params = params
         self._site = site
-        self._near_edge: npt.NDArray[np.bool_] | None = None
-        self._near_edge_for: GridSpec | None = None
         self._keep_out = tuple(keep_out)
         self._base_height_m = float(base_height_m)
         if site is not None:
@@ -218,8 +216,8 @@ class TerrainModel:
         self._roll = 0.0
         self._pitch = 0.0
         self._tilt_init = False
-        self._outside: npt.NDArray[np.bool_] | None = None
-        self._outside_for: GridSpec | None = None
+        self._edge_d: FloatArray | None = None  # signed distance (m) inside the site's edge, per cell
+        self._edge_d_for: GridSpec | None = None
         self.obstacles_seen = 0
         self._last_fused: Pose2D | None = None
         self._driven = np.zeros(self.map.shape, dtype=np.int16)
@@ -371,34 +369,32 @@ class TerrainModel:
             step = np.where(driven & np.isfinite(step), 0.0, step)
         return slope, step, hazard
 
-    def near_site_edge(self, grid: GridSpec) -> npt.NDArray[np.bool_] | None:
-        """Cells inside the site within ``site_edge_clear_m`` of its edge (None: no site or no band)."""
-        band = self.params.site_edge_clear_m
-        if self._site is None or band <= 0.0:
+    def _edge_distance(self, grid: GridSpec) -> FloatArray | None:
+        """Per cell of ``grid``: its centre's distance inside the site's edge (m; <= 0 outside), None without a
+        site; cached per grid."""
+        if self._site is None:
             return None
-        if self._near_edge is None or self._near_edge_for != grid:
+        if self._edge_d is None or self._edge_d_for != grid:
             xx = grid.origin_x_m + (np.arange(grid.cols) + 0.5) * grid.resolution_m
             yy = grid.origin_y_m + (np.arange(grid.rows) + 0.5) * grid.resolution_m
             s = self._site
             dx = np.minimum(xx - s.x_min_m, s.x_max_m - xx)
             dy = np.minimum(yy - s.y_min_m, s.y_max_m - yy)
-            d = np.minimum(dy[:, None], dx[None, :])
-            self._near_edge = (d >= 0.0) & (d < band)
-            self._near_edge_for = grid
-        return self._near_edge
+            self._edge_d = np.minimum(dy[:, None], dx[None, :])
+            self._edge_d_for = grid
+        return self._edge_d
+
+    def near_site_edge(self, grid: GridSpec) -> npt.NDArray[np.bool_] | None:
+        """Cells inside the site within ``site_edge_clear_m`` of its edge (None: no site or no band)."""
+        band = self.params.site_edge_clear_m
+        d = self._edge_distance(grid)
+        if d is None or band <= 0.0:
+            return None
+        return np.asarray((d >= 0.0) & (d < band))
 
     def _outside_site(self, grid: GridSpec) -> npt.NDArray[np.bool_] | None:
-        if self._site is None:
-            return None
-        if self._outside is None or self._outside_for != grid:
-            xx = grid.origin_x_m + (np.arange(grid.cols) + 0.5) * grid.resolution_m
-            yy = grid.origin_y_m + (np.arange(grid.rows) + 0.5) * grid.resolution_m
-            s = self._site
-            inside_x = (xx > s.x_min_m) & (xx < s.x_max_m)
-            inside_y = (yy > s.y_min_m) & (yy < s.y_max_m)
-            self._outside = ~(inside_y[:, None] & inside_x[None, :])
-            self._outside_for = grid
-        return self._outside
+        d = self._edge_distance(grid)
+        return None if d is None else np.asarray(d <= 0.0)
 
     def costmap(self) -> Costmap:
         """The traversability costmap of everything seen so far (module docstring)."""
