@@ -187,6 +187,8 @@ def run_mission_in_sim(
                 "reapproaches": navigator.reapproaches,
                 "circular_fallbacks": navigator.circular_fallbacks,
                 "reloc_stops": navigator.reloc_stops,
+                "wall_reloc_stops": navigator.wall_reloc_stops,
+                "map_clears": navigator.map_clears,
                 "reloc_fixes": navigator.reloc_fixes,
                 "navigation_error": navigator.last_error,
                 "collision_monitor_ticks": dict(sorted(monitor_counts.items())),

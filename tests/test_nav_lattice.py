@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from matplotlib.path import Path as MplPath
 
-from autonomy.msgs import Landmark, Pose2D, PoseEstimate, wrap_angle_rad
+from autonomy.msgs import Landmark, Pose2D, PoseEstimate, WallLine, wrap_angle_rad
 from autonomy.navigation.costmap import LETHAL, Costmap, CostmapParams, GridSpec
 from autonomy.navigation.lattice import ROVER_OUTLINE_M, LatticeParams, LatticePlanner, OrientedPath
 from autonomy.navigation.planner import NoPathError, NoPathReason, Planner
@@ -315,6 +315,67 @@ def test_no_relocalization_stop_near_the_landmarks_or_with_a_small_sigma() -> No
         NavigatorParams(reloc_min_range_m=0.0)
     with pytest.raises(ValueError, match="reloc_view_offsets_rad"):
         NavigatorParams(reloc_view_offsets_rad=())
+
+
+def test_wall_views_have_their_own_budget_at_each_goal() -> None:
+    """A wall view at the start of the final approach leg does not use up the goal's stops: when the turn onto
+    the leg slid the rover again (the sigma says so), it looks at a wall once more at the goal; a tag stop made
+    at the goal does not take the wall views either. The view faces the wall across the worst axis."""
+    yard = _gap_world(1.15)
+    walls = [WallLine(0, -math.pi / 2, 0.0), WallLine(1, math.pi / 2, 4.0), WallLine(2, 0.0, 6.0)]
+    pose = Pose2D(4.6, 2.2, 0.0)  # 2.2 m from the south wall, 1.8 m from the north one, 1.4 m from the east one
+    y_unsure = ((4e-4, 0.0, 0.0), (0.0, 0.01, 0.0), (0.0, 0.0, 1e-4))  # sigma 10 cm across the heading
+    nav = PlannedNavigator([Pose2D(5.0, 2.2, 0.0)], walls=walls)
+    nav.update_costmap(yard, pose)
+    view = nav.wall_view_rad(PoseEstimate(0.0, pose, y_unsure))
+    assert view is not None and abs(abs(view) - math.pi / 2) < 1e-9  # the north or south wall, not the east
+    stops = nav.params.reloc_max_wall_stops
+    assert stops >= 2
+    for stop in range(1, stops + 1):
+        assert nav._start_reloc(float(stop), PoseEstimate(float(stop), pose, y_unsure))
+        assert nav.wall_reloc_stops == stop and nav._reloc_wall
+        nav._reloc_phase = ""
+    assert not nav._start_reloc(9.0, PoseEstimate(9.0, pose, y_unsure))  # all used at this goal
+    small = ((4e-4, 0.0, 0.0), (0.0, 4e-4, 0.0), (0.0, 0.0, 1e-4))  # 2 cm: no view needed
+    fresh = PlannedNavigator([Pose2D(5.0, 2.2, 0.0)], walls=walls)
+    fresh.update_costmap(yard, pose)
+    assert not fresh._start_reloc(0.0, PoseEstimate(0.0, pose, small))
+    with pytest.raises(ValueError, match="reloc_max_wall_stops"):
+        NavigatorParams(reloc_max_wall_stops=-1)
+
+
+def test_no_path_asks_for_a_map_clear_before_it_fails() -> None:
+    """A map that shows no way (a false ridge across the only gap) is not a failure at once: after
+    ``map_clear_after_s`` the navigator asks its owner to forget the map away from the rover (at most
+    ``max_map_clears`` times per goal), and with the way open again it drives on to the goal. Without clears
+    the same map fails it after ``no_path_timeout_s``."""
+    ridge = _gap_world(0.2)  # the gap closed
+    open_yard = _gap_world(1.15)
+    start, goal = Pose2D(1.0, 1.0, 0.0), Pose2D(5.0, 3.0, math.pi / 2)
+    cov = ((1e-4, 0.0, 0.0), (0.0, 1e-4, 0.0), (0.0, 0.0, 1e-4))
+    prm = NavigatorParams(map_clear_after_s=2.0, no_path_timeout_s=5.0)
+    nav = PlannedNavigator([goal], prm)
+    t = 0.0
+    while not nav.map_clear_requested and t < 10.0:
+        nav.update_costmap(ridge, start)
+        nav.step(t, PoseEstimate(t, start, cov), 0.0)
+        t += 0.5
+    assert nav.map_clear_requested and nav.map_clears == 1 and not nav.failed
+    assert 2.0 < t <= 3.5
+    nav.map_clear_requested = False  # the owner forgot the ridge: the next costmap shows the gap
+    poses = _drive(nav, open_yard, start)
+    assert nav.done and not nav.failed, nav.last_error
+    assert poses[-1].distance_to_m(goal.x_m, goal.y_m) < 0.05
+
+    never = PlannedNavigator([goal], NavigatorParams(max_map_clears=0, no_path_timeout_s=5.0))
+    t = 0.0
+    while not never.failed and t < 20.0:
+        never.update_costmap(ridge, start)
+        never.step(t, PoseEstimate(t, start, cov), 0.0)
+        t += 0.5
+    assert never.failed and never.map_clears == 0 and 5.0 < t <= 6.5
+    with pytest.raises(ValueError, match="max_map_clears"):
+        NavigatorParams(max_map_clears=-1)
 
 
 def test_a_later_leg_blocked_is_replanned_at_the_end_of_the_current_leg() -> None:

@@ -82,6 +82,7 @@ def construction_navigator_params(
         base,
         pursuit=replace(base.pursuit, max_speed_mps=max_speed_mps),
         no_path_timeout_s=8.0,
+        max_map_clears=0,  # the NavigationPort clears the map itself after a failed navigation
         wall_views=False,
     )
     return out if planner is None else replace(out, planner=planner)

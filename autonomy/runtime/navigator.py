@@ -107,6 +107,14 @@ class NavigatorParams:
     recovery: RecoveryParams = field(default_factory=lambda: RecoveryParams(stuck_speed_mps=0.02, min_command_mps=0.04))
     escape_radius_m: float = 0.6
     no_path_timeout_s: float = 30.0  # no path to the goal for this long: the navigation fails
+    # no path for ``map_clear_after_s``: the navigator asks its owner to forget the terrain map beyond
+    # ``map_clear_keep_radius_m`` (``map_clear_requested``; Nav2's ClearCostmapExceptRegion recovery), at most
+    # ``max_map_clears`` times per goal, and the no-path timeout starts again. A frame fused while the rover
+    # rocked on two diagonal wheels leaves a false ridge of steps across a passage (UCF crossing seed 2: no path
+    # between the boulders while the sim's site had one); fresh depth frames rebuild the map ahead.
+    map_clear_after_s: float = 10.0
+    max_map_clears: int = 2
+    map_clear_keep_radius_m: float = 1.0
     # the rover's outline in base_link (x, y), m: the simulated rover's bucket (to 0.73 m ahead, 0.5 m wide), wheels
     # (r 0.15 m at x = +-0.25, y = +-0.30, 0.34 m out) and rear. A turn in place sweeps it; the circular
     # footprint of the costmap and the monitor (0.36-0.38 m) does not cover the bucket.
@@ -158,6 +166,11 @@ class NavigatorParams:
     # base sideways by centimetres that the wheels do not report, and a wall straight ahead (the far wall at the
     # UCF dump pose) fixes only the distance to it and the heading, so the sideways error would stay.
     reloc_wall_sigma_m: float = 0.04
+    # wall views per goal, counted apart from the tag stops (``reloc_max_stops``): one at the start of the final
+    # approach leg, and more at the goal when the turn onto that leg slid the rover again (the estimator's sigma
+    # says so: UCF crossing seed 5, 9 cm sideways turning in place on two diagonal wheels; 5.5 cm at the dump
+    # pose with one view, 5.5 with two, 2.0 with three)
+    reloc_max_wall_stops: int = 3
     wall_views: bool = True  # False: no wall views at all (the walls still correct the estimator)
     reloc_wall_max_range_m: float = 4.0
     # ... and at least this far: the depth fit needs the wall beyond its 0.8 m minimum range, and a rover facing a
@@ -191,6 +204,8 @@ class NavigatorParams:
             "reloc_wall_max_range_m",
             "reloc_wall_min_range_m",
             "reloc_wall_leg_interval_s",
+            "map_clear_after_s",
+            "map_clear_keep_radius_m",
         )
         for name in positive:
             v = getattr(self, name)
@@ -206,10 +221,12 @@ class NavigatorParams:
             raise ValueError(
                 f"NavigatorParams.reloc_view_offsets_rad: needs finite offsets, got {self.reloc_view_offsets_rad}"
             )
-        if self.reloc_min_fixes < 0 or self.reloc_max_stops < 0:
+        if self.max_map_clears < 0:
+            raise ValueError(f"NavigatorParams.max_map_clears: must be >= 0, got {self.max_map_clears}")
+        if self.reloc_min_fixes < 0 or self.reloc_max_stops < 0 or self.reloc_max_wall_stops < 0:
             raise ValueError(
-                "NavigatorParams.reloc_min_fixes / reloc_max_stops: must be >= 0, got "
-                f"{self.reloc_min_fixes} / {self.reloc_max_stops}"
+                "NavigatorParams.reloc_min_fixes / reloc_max_stops / reloc_max_wall_stops: must be >= 0, got "
+                f"{self.reloc_min_fixes} / {self.reloc_max_stops} / {self.reloc_max_wall_stops}"
             )
 
 
@@ -242,7 +259,8 @@ class PlannedNavigator:
         self._reloc_view = 0
         self._reloc_dir = 1.0
         self._reloc_since_s = 0.0
-        self._reloc_at_goal = 0  # stops made at the current goal
+        self._reloc_at_goal = 0  # tag stops made at the current goal
+        self._wall_stops_at_goal = 0  # wall views made at the current goal (its pre-goal point and itself)
         self._last_fix_s = -math.inf  # the last tick the estimator accepted a fiducial update
         self._reloc_fixes_here = 0
         self._reloc_turn_s = 0.0
@@ -268,6 +286,11 @@ class PlannedNavigator:
         self.last_error = ""
         self.failed = False
         self._no_path_since_s: float | None = None
+        # the owner (the pipeline) forgets its terrain map beyond ``map_clear_keep_radius_m`` when this is set,
+        # then sets it back to False
+        self.map_clear_requested = False
+        self.map_clears = 0  # clears asked for (all goals)
+        self._clears_at_goal = 0
 
     @property
     def done(self) -> bool:
@@ -427,9 +450,20 @@ class PlannedNavigator:
         if self.path is None:
             self._plan(pose)
             if self.path is None:
+                prm = self.params
                 if self._no_path_since_s is None:
                     self._no_path_since_s = stamp_s
-                elif self.costmap is not None and stamp_s - self._no_path_since_s > self.params.no_path_timeout_s:
+                elif (
+                    self.costmap is not None
+                    and stamp_s - self._no_path_since_s > prm.map_clear_after_s
+                    and self._clears_at_goal < prm.max_map_clears
+                    and not self.map_clear_requested
+                ):
+                    self.map_clear_requested = True
+                    self._clears_at_goal += 1
+                    self.map_clears += 1
+                    self._no_path_since_s = stamp_s
+                elif self.costmap is not None and stamp_s - self._no_path_since_s > prm.no_path_timeout_s:
                     self.failed = True
                 return DriveCommand.stop(stamp_s)
         self._no_path_since_s = None
@@ -461,6 +495,8 @@ class PlannedNavigator:
             return DriveCommand.stop(stamp_s)
         if self.follower.status.done:
             self._reloc_at_goal = 0
+            self._wall_stops_at_goal = 0
+            self._clears_at_goal = 0
             self.reached = (*self.reached, self.index)
             self.index += 1
             self.path = None
@@ -552,10 +588,9 @@ class PlannedNavigator:
         (``walls_only``: a wall view on the way, not counted against the goal's ``reloc_max_stops``)."""
         prm = self.params
         pose = estimate.pose
-        if not walls_only and self._reloc_at_goal >= prm.reloc_max_stops:
-            return False
         sigma = estimate.position_sigma_m()
-        centre = self.reloc_heading_rad(pose) if self.landmarks and not walls_only else None
+        tags_left = not walls_only and self._reloc_at_goal < prm.reloc_max_stops
+        centre = self.reloc_heading_rad(pose) if self.landmarks and tags_left else None
         self._reloc_wall = False
         if (
             centre is not None
@@ -567,7 +602,12 @@ class PlannedNavigator:
             towards = 1.0 if goal_yaw is None or wrap_angle_rad(goal_yaw - centre) >= 0.0 else -1.0
             self._reloc_views = tuple(wrap_angle_rad(centre + towards * a) for a in prm.reloc_view_offsets_rad)
         else:
-            wall_yaw = self.wall_view_rad(estimate) if prm.wall_views and sigma > prm.reloc_wall_sigma_m else None
+            walls_left = walls_only or self._wall_stops_at_goal < prm.reloc_max_wall_stops
+            wall_yaw = (
+                self.wall_view_rad(estimate)
+                if prm.wall_views and walls_left and sigma > prm.reloc_wall_sigma_m
+                else None
+            )
             if wall_yaw is None:
                 return False
             self._reloc_views = (wall_yaw,)
@@ -576,7 +616,8 @@ class PlannedNavigator:
         self._reloc_since_s = stamp_s
         if not self._next_reloc_view(pose, stamp_s):
             return False
-        self._reloc_at_goal += int(not walls_only)
+        self._reloc_at_goal += int(not walls_only and not self._reloc_wall)
+        self._wall_stops_at_goal += int(not walls_only and self._reloc_wall)
         self.reloc_stops += 1
         self.wall_reloc_stops += int(self._reloc_wall)
         self._reloc_fixes_here = 0

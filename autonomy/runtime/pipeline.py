@@ -354,6 +354,9 @@ class Pipeline:
         elif self.navigator is not None and self.navigator.failed:
             self._status = RunStatus.ABORTED
         elif self.navigator is not None and self.terrain is not None:
+            if self.navigator.map_clear_requested:  # no path for a while: forget the map away from the rover
+                self.terrain.clear_except_around(estimate.pose, self.navigator.params.map_clear_keep_radius_m)
+                self.navigator.map_clear_requested = False
             with self._stage("decide.costmap"):
                 cm = self.terrain.costmap()
             with self._stage("decide.plan"):
