@@ -93,7 +93,37 @@ def astar_kernel(cost, rows, cols, lut, start, goal, g, parent, stamp, pos, heap
     expansions = 0
     w = 1.0 + tie_eps
     while size > 0:
-        u, size = _pop_root(heap, pos, size)
+        # the root pop of ``_pop_root``, written out here: called (inline="always" or not) it made this kernel
+        # 23% slower (rover bench, 1000x1000 rock field: 16.5 ms against 13.2 ms; numba does not give the called
+        # version the same registers), and this is the planner's hot loop
+        u = int(heap[1])
+        size -= 1
+        if size > 0:
+            lk = heap[2 * size]
+            lv = heap[2 * size + 1]
+            i = 0
+            while True:
+                c0 = 4 * i + 1
+                if c0 >= size:
+                    break
+                best = c0
+                bk = heap[2 * c0]
+                cend = min(c0 + 4, size)
+                for c in range(c0 + 1, cend):
+                    kc = heap[2 * c]
+                    if kc < bk:
+                        bk = kc
+                        best = c
+                if bk < lk:
+                    heap[2 * i] = bk
+                    heap[2 * i + 1] = heap[2 * best + 1]
+                    pos[int(heap[2 * i + 1])] = i
+                    i = best
+                else:
+                    break
+            heap[2 * i] = lk
+            heap[2 * i + 1] = lv
+            pos[int(lv)] = i
         stamp[u] = done
         expansions += 1
         if u == goal:
