@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 import numpy as np
+import pytest
 from test_perception_hazards import ray_cast_depth
 
 from autonomy.mission.site_zones import Box
@@ -55,6 +56,24 @@ def test_ground_the_wheelbase_covered_is_cleared_and_the_rest_kept() -> None:
         off.fuse(frame, pose)
     off.mark_driven(Pose2D(3.0, 2.0, 0.0))
     assert off.costmap().cost_at(3.0, 2.0) == LETHAL and not np.any(off.driven)
+
+
+def test_a_wide_driven_box_clears_the_rocks_only_inside_the_wheels() -> None:
+    """The berm build clears the map's seams 0.45 m a side of the track, but a rock's hazard votes only under
+    ``driven_hazard_half_width_m``: a rover passing with the rock's edge 0.4 m to its side leaves the rock
+    lethal (with the whole box, it shaved it)."""
+    frame = ray_cast_depth([(2.0, 0.0, 0.2)], [])
+    pose = Pose2D(1.0, 2.0, 0.0)
+    for core, kept in ((None, False), (0.32, True)):
+        t = _model(driven_box_m=(-0.40, 0.40, 0.45), driven_hazard_half_width_m=core)
+        for _ in range(3):
+            t.fuse(frame, pose)
+        assert t.costmap().cost_at(3.0, 2.0) == LETHAL
+        t.mark_driven(Pose2D(3.0, 1.6, 0.0))  # the rock's centre 0.4 m to the left of base_link
+        assert t.driven[t.grid().world_to_cell(3.0, 2.0)]  # inside the 0.45 m box either way
+        assert (t.costmap().cost_at(3.0, 2.0) == LETHAL) == kept
+    with pytest.raises(ValueError, match="driven_hazard_half_width_m"):
+        TerrainParams(driven_hazard_half_width_m=0.0)
 
 
 def test_clearing_forgets_the_map_beyond_the_kept_radius_and_fresh_frames_rebuild_it() -> None:

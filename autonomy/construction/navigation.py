@@ -56,11 +56,17 @@ CONSTRUCTION_INSCRIBED_RADIUS_M = 0.36  # the circular planner's: the rover's ha
 
 
 def construction_terrain_params(inscribed_radius_m: float | None = None) -> TerrainParams:
-    """The berm build's terrain model: the defaults with depth fused out to 4 m and the driven ground cleared
-    0.45 m a side (the crossing's 3 m / 0.32 m cost the build cycles: UCF seed 2 made 1 cycle at 3 m against 3 at
-    4 m, and 1 at 0.32 m), and the costmap's inscribed radius at ``inscribed_radius_m`` when given (the circular
-    planner: ``CONSTRUCTION_INSCRIBED_RADIUS_M``; its bucket sweep in turns is checked by the navigator's guard)."""
-    base = replace(TerrainParams(), map_max_range_m=4.0, driven_box_m=(-0.40, 0.40, 0.45))
+    """The berm build's terrain model: the defaults with depth fused out to 4 m and the driven ground's map seams
+    cleared 0.45 m a side (the crossing's 3 m / 0.32 m cost the build cycles: UCF seed 2 made 1 cycle at 3 m
+    against 3 at 4 m, and 1 at 0.32 m), its hazard votes (rocks) only 0.32 m a side, inside the wheels, and the
+    costmap's inscribed radius at ``inscribed_radius_m`` when given (the circular planner:
+    ``CONSTRUCTION_INSCRIBED_RADIUS_M``; its bucket sweep in turns is checked by the navigator's guard)."""
+    base = replace(
+        TerrainParams(),
+        map_max_range_m=4.0,
+        driven_box_m=(-0.40, 0.40, 0.45),
+        driven_hazard_half_width_m=0.32,
+    )
     if inscribed_radius_m is None:
         return base
     return replace(base, costmap=replace(base.costmap, inscribed_radius_m=inscribed_radius_m))

@@ -25,7 +25,8 @@ Costmap (``costmap``, at the planning rate)::
                  beside a rock)
     step_m     = h - min of h over the cell's 3x3 neighbourhood of known cells (``step_on_upper_cell``; else
                  max - min), NaN where unknown
-    driven     cells under the wheelbase box at every fused pose: slope, step 0 and hazard FREE there
+    driven     cells under the wheelbase box at every fused pose: slope, step 0 there, and hazard FREE under
+               its ``driven_hazard_half_width_m`` part
     hazard     = BLOCKED where hits >= hits_blocked, else FREE
     keep-out   = the mission's keep-out boxes, and everything outside the site (the arena walls) when
                  the site is known
@@ -123,6 +124,12 @@ class TerrainParams:
     # and wall artefacts otherwise closed the way the rover came by on its way back); kept inside the wheels
     # (0.34 m) and the bumpers so a few cm of localization error cannot clear the edge of a real obstacle
     driven_box_m: tuple[float, float, float] = (-0.40, 0.40, 0.32)
+    # the hazard votes (rocks, craters) are cleared only under this half width of the same box (None: the whole
+    # box). A box wider than the wheels (the berm build's 0.45 m) clears the map's seams beside the track, but on
+    # the votes it shaved the near side of every rock the rover passed: the next pass came closer, touched it,
+    # and cleared more (UCF build seed 1 with the wall updates: 27 contacts on one boulder, whose disc fell from
+    # 100% to 41% lethal over the run)
+    driven_hazard_half_width_m: float | None = None
     # step = a cell's height above its lowest 3x3 neighbour (the rock's own cells, the rim side of a drop),
     # and slope only where the cell rises above a neighbour: max - min over the 3x3 (False) marked the ground
     # cells beside every rock too, a 5 cm bloat a side that closed gaps the rover fits through
@@ -162,6 +169,9 @@ class TerrainParams:
             raise ValueError(f"TerrainParams.slope_ksize: must be 3 or 5, got {self.slope_ksize}")
         if self.refuse_every < 1:
             raise ValueError(f"TerrainParams.refuse_every: must be >= 1, got {self.refuse_every}")
+        core = self.driven_hazard_half_width_m
+        if core is not None and not (math.isfinite(core) and core > 0.0):
+            raise ValueError(f"TerrainParams.driven_hazard_half_width_m: must be > 0 or None, got {core}")
         for name in ("refuse_distance_m", "refuse_yaw_rad"):
             v = getattr(self, name)
             if not (math.isfinite(v) and v >= 0.0):
@@ -221,6 +231,7 @@ class TerrainModel:
         self.obstacles_seen = 0
         self._last_fused: Pose2D | None = None
         self._driven = np.zeros(self.map.shape, dtype=np.int16)
+        self._driven_core = np.zeros(self.map.shape, dtype=np.int16)  # ``driven_hazard_half_width_m``
         self.frames_skipped = 0
         self.map_clears = 0  # clear_except_around calls
         self._skipped_run = 0
@@ -274,6 +285,7 @@ class TerrainModel:
         if self.map.origin_m != self._hits_origin:  # the rolling window moved: shift the votes with it
             self._hits = self._shift(self._hits, self._hits_origin, self.map.origin_m)
             self._driven = self._shift(self._driven, self._hits_origin, self.map.origin_m)
+            self._driven_core = self._shift(self._driven_core, self._hits_origin, self.map.origin_m)
             self._hits_origin = self.map.origin_m
         if not self.params.use_hazards:
             return used
@@ -300,10 +312,18 @@ class TerrainModel:
         return n
 
     def mark_driven(self, pose: Pose2D) -> None:
-        """Mark the cells under the wheelbase box (``driven_box_m``) at ``pose`` as driven (known drivable)."""
-        if not self.params.clear_driven or self.map.origin_m != self._hits_origin:
+        """Mark the cells under the wheelbase box (``driven_box_m``) at ``pose`` as driven (known drivable), and
+        those under its ``driven_hazard_half_width_m`` part as clear of hazards."""
+        prm = self.params
+        if not prm.clear_driven or self.map.origin_m != self._hits_origin:
             return
-        x0, x1, hw = self.params.driven_box_m
+        x0, x1, hw = prm.driven_box_m
+        self._fill_box(self._driven, pose, x0, x1, hw)
+        core = hw if prm.driven_hazard_half_width_m is None else min(hw, prm.driven_hazard_half_width_m)
+        self._fill_box(self._driven_core, pose, x0, x1, core)
+
+    def _fill_box(self, cells: npt.NDArray[np.int16], pose: Pose2D, x0: float, x1: float, hw: float) -> None:
+        """Set to 1 the cells of ``cells`` (on ``grid()``) under the box x0..x1, -hw..hw of base_link at ``pose``."""
         c, s = math.cos(pose.yaw_rad), math.sin(pose.yaw_rad)
         box = np.array([(x0, -hw), (x1, -hw), (x1, hw), (x0, hw)], dtype=np.float64)
         g = self.grid()
@@ -312,7 +332,7 @@ class TerrainModel:
         col = (xs - g.origin_x_m) / g.resolution_m - 0.5
         row = (ys - g.origin_y_m) / g.resolution_m - 0.5
         pts = np.rint(np.column_stack([col, row]) * 16.0).astype(np.int32).reshape(-1, 1, 2)
-        cv2.fillPoly(self._driven, [pts], 1, lineType=cv2.LINE_8, shift=4)
+        cv2.fillPoly(cells, [pts], 1, lineType=cv2.LINE_8, shift=4)
 
     @property
     def driven(self) -> npt.NDArray[np.bool_]:
@@ -364,7 +384,7 @@ class TerrainModel:
         hazard = np.where(self._hits >= self.params.hits_blocked, HAZARD_BLOCKED, HAZARD_FREE).astype(np.uint8)
         if self.params.clear_driven:
             driven = self._driven > 0
-            hazard[driven] = HAZARD_FREE
+            hazard[self._driven_core > 0] = HAZARD_FREE
             slope = np.where(driven & np.isfinite(slope), 0.0, slope)
             step = np.where(driven & np.isfinite(step), 0.0, step)
         return slope, step, hazard
