@@ -44,7 +44,13 @@ Wall view (only with ``walls``, the arena's known sides, and where no tag view a
 start of the final approach leg when the position sigma exceeds ``reloc_wall_sigma_m``, looking straight at the
 wall (within ``reloc_wall_max_range_m``) whose normal is closest to the covariance's worst axis; it ends at the
 first wall fix. A wall ahead fixes only the distance to it and the heading, so the rover approaching the UCF
-dump pose (facing the far wall) otherwise kept the few cm a turn in place had slid it sideways.
+dump pose (facing the far wall) otherwise kept the few cm a turn in place had slid it sideways. Wall views have
+their own budget per goal (``reloc_max_wall_stops``, apart from the tag stops): at the goal itself the rover looks
+at a wall again while the sigma is still above ``reloc_wall_sigma_m``.
+
+No path: for ``no_path_timeout_s`` the rover waits and replans; after ``map_clear_after_s`` of it (at most
+``max_map_clears`` times per goal) it sets ``map_clear_requested``, and its owner forgets the terrain map beyond
+``map_clear_keep_radius_m`` (the pipeline does; the berm build's ``NavigationPort`` clears after a failure instead).
 
 Replanning: a new map that blocks a later leg of the oriented plan while the current leg is still clear lets the
 rover finish the current leg and plan from its end (``finish_leg_first``).
