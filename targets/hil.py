@@ -384,9 +384,10 @@ def run_mission_hil(mission: Any, seed: int, max_steps: int | None = None) -> tu
     """Run ``mission`` in PyBullet with the firmware in the loop. Returns (LoopResult, rig, final distance of
     the true rover position to the last waypoint, m)."""
     from autonomy.runtime.loop import RoverLoop
-    from autonomy.runtime.pipeline import Pipeline, RoverGeometry, mission_pipeline_config
+    from autonomy.runtime.pipeline import Pipeline, mission_pipeline_config
     from autonomy.runtime.profiler import StageProfiler
     from sim.world import World
+    from targets.sim_run import sim_rover_geometry
 
     spec = mission.rovers[0]
     keep_clear = [(spec.start.x_m, spec.start.y_m)] + [(w.x_m, w.y_m) for w in mission.waypoints]
@@ -396,9 +397,7 @@ def run_mission_hil(mission: Any, seed: int, max_steps: int | None = None) -> tu
         rig = attach_hil(rover)
         try:
             io = rig.io
-            config = mission_pipeline_config(
-                mission, spec, RoverGeometry(io.drive.wheel_radius_m, io.drive.track_width_m)
-            )
+            config = mission_pipeline_config(mission, spec, sim_rover_geometry(io.drive))
             pipeline = Pipeline(config, StageProfiler(time.perf_counter))
             loop = RoverLoop(io, world.clock, pipeline, 20.0, mission.limits.time_s, max_steps=max_steps)
             result = loop.run()

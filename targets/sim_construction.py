@@ -88,6 +88,7 @@ from targets.cli_common import (
 from targets.cv_threads import sim_opencv_threads
 from targets.journal import Journal, JournalState
 from targets.run_folder import MapSnapshot, RunTrace, plot_paths, write_mcap, write_report_html
+from targets.sim_run import sim_rover_geometry
 
 if TYPE_CHECKING:
     from sim.backend import SimSensorProfile
@@ -367,7 +368,7 @@ def run_construction_in_sim(
         honest = hazards == "map"
         pipe_cfg, nav_params, soft_zones = construction_stack_config(
             mission,
-            RoverGeometry(io.drive.wheel_radius_m, io.drive.track_width_m),
+            sim_rover_geometry(io.drive),
             cfg,
             mapping=honest,
             navigator=navigator,

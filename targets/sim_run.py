@@ -19,13 +19,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from autonomy.estimation.odometry import TurnPivot
 from autonomy.mission.mission_file import Mission
 from autonomy.msgs import CameraFrame, Commands, FiducialObservation, SensorFrame
 from autonomy.runtime.loop import LoopResult, RoverLoop
 from autonomy.runtime.metrics import absolute_trajectory_error, position_nees
 from autonomy.runtime.pipeline import Pipeline, RoverGeometry, mission_pipeline_config
 from autonomy.runtime.profiler import StageProfiler
-from hw.interfaces import Clock
+from hw.interfaces import Clock, DriveBase
 from targets.cv_threads import sim_opencv_threads
 from targets.run_folder import (
     RunTrace,
@@ -39,6 +40,14 @@ if TYPE_CHECKING:
     from sim.backend import SimSensorProfile
 
 CONTROL_HZ = 20.0
+
+
+def sim_rover_geometry(drive: DriveBase) -> RoverGeometry:
+    """The simulated rover's geometry for its pipeline: wheel radius and track from its drive, and where its
+    turns pivot with a load in the bucket (measured on the model: ``sim.backend.TURN_PIVOT_M_PER_N``)."""
+    from sim.backend import TURN_PIVOT_M_PER_N, TURN_PIVOT_MAX_M
+
+    return RoverGeometry(drive.wheel_radius_m, drive.track_width_m, TurnPivot(TURN_PIVOT_M_PER_N, TURN_PIVOT_MAX_M))
 
 
 class RealTimeClock:
@@ -115,9 +124,7 @@ def run_mission_in_sim(
         judge = RunJudge(world)  # the before-scan, contacts and paths, as the competition judges
         io = rover.io()
         profiler = StageProfiler(time.perf_counter)
-        config = mission_pipeline_config(
-            mission, spec, RoverGeometry(io.drive.wheel_radius_m, io.drive.track_width_m), navigation
-        )
+        config = mission_pipeline_config(mission, spec, sim_rover_geometry(io.drive), navigation)
         pipeline = Pipeline(config, profiler)
         if pipeline_sink is not None:
             pipeline_sink(pipeline)

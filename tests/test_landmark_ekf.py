@@ -73,16 +73,17 @@ def test_inverse_models_and_jacobians(inverse: Callable[[FloatArray, FloatArray]
     np.testing.assert_allclose(g_z, numeric_jacobian(lambda zz: inverse(pose, zz)[0], z), atol=1e-6)
 
 
-def test_motion_jacobian_matches_numeric() -> None:
+@pytest.mark.parametrize("pivot", [0.0, 0.24, -0.1])
+def test_motion_jacobian_matches_numeric(pivot: float) -> None:
     ekf = LandmarkEkf(Pose2D(0.5, -0.3, 0.8), P0, (), LandmarkEkfParams())
     ekf._x[3:] = [0.01, 0.93, 1.05]  # a non-trivial calibration
     d, dth, tau = 0.4, 0.25, 0.5
-    _, f, g = ekf.motion_jacobian(d, dth, tau)
+    _, f, g = ekf.motion_jacobian(d, dth, tau, pivot)
     x0 = ekf._x.copy()
 
     def step(x: FloatArray) -> FloatArray:
         ekf._x[:] = x
-        out = ekf.motion_jacobian(d, dth, tau)[0].copy()
+        out = ekf.motion_jacobian(d, dth, tau, pivot)[0].copy()
         ekf._x[:] = x0
         return out
 
@@ -93,12 +94,28 @@ def test_motion_jacobian_matches_numeric() -> None:
     def step_u(u: FloatArray) -> FloatArray:  # uncalibrated state: u is (d', dth') itself
         ekf._x[:] = x0
         ekf._x[3:] = [0.0, 1.0, 1.0]
-        out = ekf.motion_jacobian(float(u[0]), float(u[1]), 0.0)[0].copy()
+        out = ekf.motion_jacobian(float(u[0]), float(u[1]), 0.0, pivot)[0].copy()
         ekf._x[:] = x0
         return out
 
     u0 = np.array([kv * d, kw * dth - x0[3] * tau])
     np.testing.assert_allclose(g, numeric_jacobian(step_u, u0), atol=1e-6)
+
+
+def test_a_turn_in_place_rotates_about_the_pivot() -> None:
+    """A turn in place in small steps keeps the pivot point (p ahead of base_link) where it was, so base_link
+    swings on a circle of radius p around it: 90 deg left about a pivot 0.25 m ahead moves it 0.25 m forward
+    and 0.25 m right."""
+    ekf = LandmarkEkf(Pose2D(1.0, 2.0, 0.0), P0, (), LandmarkEkfParams(yaw_rate_bias_sigma_radps=0.0))
+    ekf._x[3:] = [0.0, 1.0, 1.0]
+    steps = 200
+    for k in range(steps):
+        ekf.predict(0.05 * (k + 1), 0.0, math.pi / 2 / steps, pivot_x_m=0.25)
+    x, y, yaw = ekf.mean[:3]
+    assert yaw == pytest.approx(math.pi / 2, abs=1e-9)
+    assert (x, y) == pytest.approx((1.25, 1.75), abs=1e-4)  # the pivot (1.25, 2.0) stays; base_link is behind it
+    with pytest.raises(ValueError, match="pivot"):
+        ekf.predict(20.0, 0.0, 0.1, pivot_x_m=math.nan)
 
 
 def fiducial_obs(stamp: float, tag_id: int, xy: FloatArray, sigma: float = 0.03) -> FiducialObservation:

@@ -35,11 +35,12 @@ an observation costs O(dim_A^2), independent of n, and a flush costs O(n^2) (onc
 not per observation); memory stays O(n^2).
 
 Motion model (odometry increment u = [d, dth] measured over tau seconds, calibrated d' = k_v d,
-dth' = k_w dth - b tau, mid-point heading th_m = yaw + dth'/2; b, k_v, k_w are random walks)::
+dth' = k_w dth - b tau, mid-point heading th_m = yaw + dth'/2, c = cos th_m, s = sin th_m; b, k_v, k_w are
+random walks; p = ``pivot_x_m``, the point on the body's x axis that stands still in a turn in place)::
 
-    x' = x + d' cos(th_m),  y' = y + d' sin(th_m),  yaw' = wrap(yaw + dth')
-    G  = d(x', y', yaw') / d(d', dth') = [[cos(th_m), -d'/2 sin(th_m)], [sin(th_m), d'/2 cos(th_m)], [0, 1]]
-    F  = I (6x6) with F[0, 2] = -d' sin(th_m), F[1, 2] = d' cos(th_m),
+    x' = x + d' c + p dth' s,  y' = y + d' s - p dth' c,  yaw' = wrap(yaw + dth')
+    G  = d(x', y', yaw') / d(d', dth') = [[c, -d'/2 s + p (s + dth'/2 c)], [s, d'/2 c - p (c - dth'/2 s)], [0, 1]]
+    F  = I (6x6) with F[0, 2] = -d' s + p dth' c, F[1, 2] = d' c + p dth' s,
          F[0:3, 3:6] = G [[0, d, 0], [-tau, 0, dth]]      (d(d', dth') / d(b, k_v, k_w))
     Q  = G diag(var_d, var_dth) G^T + var_lat n n^T + diag(q_gap + q_turn, q_gap + q_turn, q_gap_yaw)
     var_d = distance_var_per_m |d|,  var_lat = lateral_var_per_m |d|,  n = [-sin th_m, cos th_m, 0]
@@ -49,6 +50,14 @@ dth' = k_w dth - b tau, mid-point heading th_m = yaw + dth'/2; b, k_v, k_w are r
              sideways in a turn, e.g. downhill on a slope, and the wheels report no distance for it)
     Q[3:6, 3:6] += diag(bias, distance-scale, yaw-scale random walks) dt
     P_rr <- F P_rr F^T + Q,   P_ri <- F P_ri
+
+The pivot (a skid-steer's instantaneous centre of rotation, ICR, on the body's x axis: Mandow et al., "Experimental
+kinematics for wheeled skid-steer mobile robots", IROS 2007): in a turn the wheels of the more heavily loaded axle
+grip and the others scrub, so a turn in place rotates about a point between the axles that moves towards the
+load. The body's lateral velocity at base_link is then -p w, the term p dth' above. The caller gives p per
+increment (``TurnPivot`` in ``autonomy.runtime.pipeline``: from the bucket's load). Measured on the simulated rover
+(empty centre of mass over the wheel centre): p = 0 empty, 0.17 m with half a bucket, 0.24 m (the front axle)
+full; without it each 50 deg turn with a full bucket put 20 cm of unmodelled sideways motion into the estimate.
 
 Measurement models, landmark l = (l_x, l_y), dx = l_x - x, dy = l_y - y, c = cos yaw, s = sin yaw:
 
@@ -448,22 +457,29 @@ class _LandmarkFilterBase:
     # -- prediction ----------------------------------------------------------------------------------
 
     def motion_jacobian(
-        self, delta_distance_m: float, delta_yaw_rad: float, duration_s: float
+        self, delta_distance_m: float, delta_yaw_rad: float, duration_s: float, pivot_x_m: float = 0.0
     ) -> tuple[FloatArray, FloatArray, FloatArray]:
         """(new pose block, F = d f / d pose-block (6x6), G = d f / d [d', dth'] (6x2)) at the current state
         for the increment (d, dth) measured over ``duration_s`` (module doc: d' = k_v d,
-        dth' = k_w dth - b duration)."""
+        dth' = k_w dth - b duration), turning about the point ``pivot_x_m`` ahead of base_link."""
         x, y, yaw, b, kv, kw = (float(v) for v in self._x)
+        p = pivot_x_m
         d_c = kv * delta_distance_m
         dth_c = kw * delta_yaw_rad - b * duration_s
         th_m = yaw + 0.5 * dth_c
         c, s = math.cos(th_m), math.sin(th_m)
-        new = np.array([x + d_c * c, y + d_c * s, wrap_angle_rad(yaw + dth_c), b, kv, kw])
+        new = np.array(
+            [x + d_c * c + p * dth_c * s, y + d_c * s - p * dth_c * c, wrap_angle_rad(yaw + dth_c), b, kv, kw]
+        )
         g = np.zeros((POSE_DIM, 2))
-        g[:3] = [[c, -0.5 * d_c * s], [s, 0.5 * d_c * c], [0.0, 1.0]]
+        g[:3] = [
+            [c, -0.5 * d_c * s + p * (s + 0.5 * dth_c * c)],
+            [s, 0.5 * d_c * c - p * (c - 0.5 * dth_c * s)],
+            [0.0, 1.0],
+        ]
         f = np.eye(POSE_DIM)
-        f[0, 2] = -d_c * s
-        f[1, 2] = d_c * c
+        f[0, 2] = -d_c * s + p * dth_c * c
+        f[1, 2] = d_c * c + p * dth_c * s
         # d[d', dth'] / d[b, k_v, k_w] = [[0, d, 0], [-duration, 0, dth]]
         f[:, 3:] += g @ np.array([[0.0, delta_distance_m, 0.0], [-duration_s, 0.0, delta_yaw_rad]])
         return new, f, g
@@ -475,14 +491,19 @@ class _LandmarkFilterBase:
         delta_yaw_rad: float,
         gap_s: float = 0.0,
         duration_s: float | None = None,
+        pivot_x_m: float = 0.0,
     ) -> None:
         """Move the pose by one odometry increment (d, dth) measured over ``duration_s`` (default: the
         time since the last predict; the yaw-rate bias acts over it); ``gap_s`` seconds of unknown motion
-        (an odometry gap) add ``gap_*_var_per_s`` noise. ``stamp_s`` must not go backwards. Cost O(n)."""
-        if not all(math.isfinite(v) for v in (stamp_s, delta_distance_m, delta_yaw_rad, gap_s)) or gap_s < 0.0:
+        (an odometry gap) add ``gap_*_var_per_s`` noise; ``pivot_x_m``: the point on the rover's x axis that
+        stands still in a turn in place (module doc). ``stamp_s`` must not go backwards. Cost O(n)."""
+        if (
+            not all(math.isfinite(v) for v in (stamp_s, delta_distance_m, delta_yaw_rad, gap_s, pivot_x_m))
+            or gap_s < 0.0
+        ):
             raise ValueError(
                 f"{type(self).__name__}.predict: bad input (stamp {stamp_s}, d {delta_distance_m}, "
-                f"dth {delta_yaw_rad}, gap {gap_s})"
+                f"dth {delta_yaw_rad}, gap {gap_s}, pivot {pivot_x_m})"
             )
         dt = 0.0
         if self._stamp_s is not None:
@@ -495,7 +516,7 @@ class _LandmarkFilterBase:
         self._stamp_s = stamp_s
         self._used_since_predict = 0
         prm = self._params
-        new, f, g = self.motion_jacobian(delta_distance_m, delta_yaw_rad, tau)
+        new, f, g = self.motion_jacobian(delta_distance_m, delta_yaw_rad, tau, pivot_x_m)
         if prm.first_estimates_jacobians:
             # F's yaw column from the propagated positions (Huang et al. 2008): F[0:2, 2] = J (p_k+1|k - p_k|k-1)
             f[0, 2] = -(float(new[1]) - float(self._fej_pose[1]))

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from autonomy.estimation.landmark_ekf import LandmarkEkf, LandmarkEkfParams
-from autonomy.estimation.odometry import WheelImuOdometry
+from autonomy.estimation.odometry import TurnPivot, WheelImuOdometry
 from autonomy.mission.mission_file import Mission, RoverSpec
 from autonomy.mission.site_zones import Box
 from autonomy.msgs import (
@@ -76,6 +76,8 @@ def _default_ekf_params() -> LandmarkEkfParams:
 class RoverGeometry:
     wheel_radius_m: float
     track_width_m: float
+    # where its turns in place pivot, from the tool's load (default: about base_link)
+    turn_pivot: TurnPivot = field(default_factory=TurnPivot)
 
     def __post_init__(self) -> None:
         if self.wheel_radius_m <= 0 or self.track_width_m <= 0:
@@ -268,6 +270,7 @@ class Pipeline:
         self._planning_rate = RateGroup("planning", config.planning_hz)
         self._last_wheels_s: float | None = None
         self._last_imu_s: float | None = None
+        self._tool_load_n = 0.0  # the last tool (bucket) load read, N
         self._status = RunStatus.RUNNING
         self._nav: NavigationStatus | None = None
         self.report: TickReport | None = None
@@ -296,12 +299,15 @@ class Pipeline:
             self._last_wheels_s = frame.stamp_s
         if frame.imu is not None:
             self._last_imu_s = frame.stamp_s
+        if frame.tool is not None:
+            self._tool_load_n = frame.tool.load_n  # the payload moves the turns' pivot (RoverGeometry.turn_pivot)
         delta = self._odometry.update(frame.wheels, frame.imu)
         if delta is not None:
             if self._last_odom_s is not None and frame.stamp_s > self._last_odom_s:
                 self._measured_speed_mps = delta[0] / (frame.stamp_s - self._last_odom_s)
             self._last_odom_s = frame.stamp_s
-            self._ekf.predict(frame.stamp_s, delta[0], delta[1])
+            pivot = self.config.geometry.turn_pivot.pivot_x_m(self._tool_load_n)
+            self._ekf.predict(frame.stamp_s, delta[0], delta[1], pivot_x_m=pivot)
         accepted = sum(1 for obs in observations if self._ekf.update_fiducial(obs))
         if self._wall_detector is not None and frame.depth is not None:
             self._update_walls(self._wall_detector, frame.depth)
