@@ -286,8 +286,10 @@ def main(args: dict[str, Any]) -> int:
             if planning.due(frame.stamp_s):
                 cm = construction_costmap(pipeline.terrain, zones.arena, zones.keep_out, soft_zones)
                 port.update_costmap(cm, estimate.pose)
-        port.observe(estimate, pipeline.measured_speed_mps)
-        drive, _tool, evs = executive.step(frame.stamp_s, estimate, frame.tool, frame.battery)
+        port.observe(estimate, pipeline.measured_speed_mps, pipeline.turn_pivot_x_m)
+        drive, _tool, evs = executive.step(
+            frame.stamp_s, estimate, frame.tool, frame.battery, pivot_x_m=pipeline.turn_pivot_x_m
+        )
         final, reason = pipeline.limit(frame, drive, estimate)
         if reason == "localization lost" and executive.lost:
             final, reason = drive, ""

@@ -11,7 +11,7 @@ Each tick (``hazards="map"``, the default: the rover's own stack)::
     pipeline.map_depth(frame, estimate)                     depth -> elevation map + hazard votes (terrain.py)
     at 2 Hz: cm = construction_costmap(terrain, ...)        the costmap, the excavation zone drivable
              port.update_costmap(cm, pose)                  -> the active PlannedNavigator (path check/replan)
-    port.observe(estimate, measured speed)
+    port.observe(estimate, measured speed, turn pivot)
     drive, tool, events = executive.step(stamp, estimate, frame.tool, frame.battery)
                                                             a GoTo steps its PlannedNavigator (one per goal)
     drive = pipeline.limit(frame, drive, estimate)          e-stop, stale inputs, lost (unless relocalizing)
@@ -71,7 +71,7 @@ from autonomy.construction.routes import disc_router
 from autonomy.mission.mission_file import Mission
 from autonomy.mission.site_zones import Box
 from autonomy.msgs import Commands, DriveCommand, Pose2D
-from autonomy.runtime.metrics import absolute_trajectory_error
+from autonomy.runtime.metrics import absolute_trajectory_error, position_nees
 from autonomy.runtime.navigator import NavigatorParams
 from autonomy.runtime.pipeline import Pipeline, PipelineConfig, RoverGeometry, mission_pipeline_config
 from autonomy.runtime.profiler import StageProfiler
@@ -425,9 +425,11 @@ def run_construction_in_sim(
                         cm = construction_costmap(pipeline.terrain, zones.arena, zones.keep_out, soft_zones)
                     with stage_prof.stage("decide.plan"):
                         port.update_costmap(cm, estimate.pose)
-                port.observe(estimate, pipeline.measured_speed_mps)
+                port.observe(estimate, pipeline.measured_speed_mps, pipeline.turn_pivot_x_m)
             with stage_prof.stage("executive"):  # the tree, and the navigator's step inside a GoTo
-                drive, tool, evs = executive.step(frame.stamp_s, estimate, frame.tool, frame.battery)
+                drive, tool, evs = executive.step(
+                    frame.stamp_s, estimate, frame.tool, frame.battery, pivot_x_m=pipeline.turn_pivot_x_m
+                )
             with stage_prof.stage("limit"):
                 final, reason = pipeline.limit(frame, drive, estimate)
                 if reason == "localization lost" and executive.lost:
@@ -445,6 +447,7 @@ def run_construction_in_sim(
             trace.true_pose.append((truth.x_m, truth.y_m, truth.yaw_rad))
             trace.est_pose.append((estimate.pose.x_m, estimate.pose.y_m, estimate.pose.yaw_rad))
             trace.sigma_m.append(estimate.position_sigma_m())
+            trace.nees_xy.append(position_nees(estimate, truth))
             trace.tags_seen.append(len(observations))
             trace.tags_accepted.append(_accepted)
             trace.cmd.append((final.linear_x_mps, final.angular_z_radps))
@@ -581,6 +584,8 @@ def run_construction_in_sim(
         "wall_updates_accepted": pipeline.landmark_ekf.wall_accepted_count,
         "localization_ate_m": round(ate, 4),
         "localization_max_error_m": round(max_err, 4),
+        # mean position NEES (2 dof): about 2 for a consistent filter, far below: its sigma is too pessimistic
+        "localization_nees_xy_mean": round(float(np.mean(trace.nees_xy)), 3) if trace.nees_xy else None,
         "judge_this_session": fields,
         "profile": stage_prof.summary(),
         "contact_episodes_this_session": contact_log,

@@ -13,6 +13,8 @@ import pytest
 
 pytest.importorskip("pybullet")
 
+from autonomy.estimation.landmark_ekf import LandmarkEkf, LandmarkEkfParams
+from autonomy.estimation.odometry import TurnPivot, WheelImuOdometry
 from autonomy.msgs import (
     CameraFrame,
     DepthFrame,
@@ -35,7 +37,7 @@ from hw.interfaces import (
     WheelEncoders,
 )
 from hw.rover_io import RoverIO
-from sim.backend import SimRover, SimSensorProfile, camera_optical_mount
+from sim.backend import TURN_PIVOT_M_PER_N, TURN_PIVOT_MAX_M, SimRover, SimSensorProfile, camera_optical_mount
 from sim.world import World, point_to_polyline_distance_m
 
 CONTROL_HZ = 20.0
@@ -326,6 +328,43 @@ def test_encoders_match_motion(world: World) -> None:
     assert enc_yaw == pytest.approx(1.5, rel=0.05)
     assert 0.8 * enc_yaw < yaw_travelled(poses) <= 1.02 * enc_yaw
     assert y2 == poses[0].yaw_rad
+
+
+def test_a_loaded_rover_turns_about_its_front_axle_and_the_odometry_follows(world: World) -> None:
+    """With a full bucket the rover's turns in place pivot near the front axle (``sim.backend.TURN_PIVOT_*``):
+    base_link swings sideways by decimetres. The EKF fed the pivot from the tool's load tracks it within a few
+    cm; the same odometry turning about base_link is off by the whole swing."""
+    r = world.add_rover("a", Pose2D(0.0, 0.0, 0.0))
+    r.bucket.contents_m3 = r.bucket.capacity_m3
+    r._update_payload()
+    drive(world, r, 0.0, 0.0, 1.0)  # settle
+    pivot = TurnPivot(TURN_PIVOT_M_PER_N, TURN_PIVOT_MAX_M)
+    load = r.tool.read().load_n
+    assert pivot.pivot_x_m(load) == pytest.approx(TURN_PIVOT_MAX_M)  # a full bucket: at the front axle
+    start = r.true_pose()
+    cov = np.diag([1e-4, 1e-4, 1e-4]).tolist()
+    prm = LandmarkEkfParams(yaw_rate_bias_sigma_radps=0.0)
+    with_pivot, without = LandmarkEkf(start, cov, (), prm), LandmarkEkf(start, cov, (), prm)
+    odo = WheelImuOdometry(r.drive.wheel_radius_m, r.drive.track_width_m, gyro_trapezoid=True)
+    odo.update(r.wheels.read(), r.imu.read())
+    clock = world.clock
+    for w, seconds in ((0.6, 1.5), (0.0, 0.5), (-0.6, 1.5), (0.0, 0.5), (-0.6, 1.0), (0.0, 0.5)):
+        end = clock.now_s() + seconds
+        while clock.now_s() < end - 1e-9:
+            r.drive.command(DriveCommand(clock.now_s(), 0.0, w))
+            clock.sleep_until(clock.now_s() + 1.0 / CONTROL_HZ)
+            delta = odo.update(r.wheels.read(), r.imu.read())
+            if delta is not None:
+                t = clock.now_s()
+                with_pivot.predict(t, delta[0], delta[1], pivot_x_m=pivot.pivot_x_m(r.tool.read().load_n))
+                without.predict(t, delta[0], delta[1])
+    end_pose = r.true_pose()
+    swing = end_pose.distance_to_m(start.x_m, start.y_m)
+    assert swing > 0.12  # base_link moved sideways on the arc about the pivot
+    err_pivot = end_pose.distance_to_m(*with_pivot.mean[:2])
+    err_plain = end_pose.distance_to_m(*without.mean[:2])
+    assert err_pivot < 0.04
+    assert err_plain > 0.8 * swing
 
 
 def test_tool_and_battery(world: World) -> None:

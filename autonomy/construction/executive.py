@@ -217,6 +217,7 @@ class _Ctx:
     estimate: PoseEstimate | None = None
     tool: ToolState | None = None
     fill_fraction: float | None = None
+    pivot_x_m: float = 0.0  # where turns in place pivot now (m ahead of base_link; ``Executive.step``)
     v: float = 0.0
     w: float = 0.0
     tool_rad: float = 0.0
@@ -346,9 +347,23 @@ class _Fail(_Leaf):
         return Status.FAILURE
 
 
+def _ahead(pose: Pose2D, distance_m: float) -> Pose2D:
+    """``pose`` moved ``distance_m`` along its own heading."""
+    if distance_m == 0.0:
+        return pose
+    return Pose2D(
+        pose.x_m + distance_m * math.cos(pose.yaw_rad), pose.y_m + distance_m * math.sin(pose.yaw_rad), pose.yaw_rad
+    )
+
+
 class _GoTo(_Leaf):
     """Drive to a pose: follow waypoints (router via points, then the goal) with the follower, then turn in
-    place to the goal's heading. FAILURE after ``nav_timeout_s``."""
+    place to the goal's heading. FAILURE after ``nav_timeout_s``.
+
+    A waypoint follower steers the point where the rover's turns pivot (``_Ctx.pivot_x_m``, fixed at the start:
+    a loaded rover pivots ahead of base_link and base_link swings sideways in each turn): that point follows
+    the via points to the goal's own pivot point, and the final turn about it leaves base_link on the goal.
+    A ``GoalPoseFollower`` (``NavigationPort``) does the same shift itself."""
 
     def __init__(self, ctx: _Ctx, name: str, goal: Callable[[], Pose2D], tool_rad: float, heading: bool = True) -> None:
         super().__init__(name, ctx)
@@ -358,6 +373,7 @@ class _GoTo(_Leaf):
         self.follower: Follower | None = None
         self.goal = Pose2D(0.0, 0.0, 0.0)
         self.turning = False
+        self.pivot_x_m = 0.0  # the steered point, ahead of base_link (class docstring)
 
     def initialise(self) -> None:
         super().initialise()
@@ -368,11 +384,14 @@ class _GoTo(_Leaf):
         self.follower = c.follower_factory()
         self.turning = pose.distance_to_m(self.goal.x_m, self.goal.y_m) <= tol
         if isinstance(self.follower, GoalPoseFollower):
+            self.pivot_x_m = 0.0
             self.follower.set_goal_pose(self.goal, pose)
             return
-        via = list(c.router(pose, (self.goal.x_m, self.goal.y_m))) if c.router is not None else []
-        wps = [Waypoint(x, y, max(2 * tol, 0.25)) for x, y in via] + [Waypoint(self.goal.x_m, self.goal.y_m, tol)]
-        self.follower.set_waypoints(wps, pose)
+        self.pivot_x_m = c.pivot_x_m
+        start, end = _ahead(pose, self.pivot_x_m), _ahead(self.goal, self.pivot_x_m)
+        via = list(c.router(start, (end.x_m, end.y_m))) if c.router is not None else []
+        wps = [Waypoint(x, y, max(2 * tol, 0.25)) for x, y in via] + [Waypoint(end.x_m, end.y_m, tol)]
+        self.follower.set_waypoints(wps, start)
 
     def update(self) -> Status:
         c = self.ctx
@@ -385,7 +404,7 @@ class _GoTo(_Leaf):
         if not self.turning:
             if self.follower is None:
                 raise ValueError("_GoTo.update before initialise")
-            cmd, status = self.follower.update(c.stamp_s, pose)
+            cmd, status = self.follower.update(c.stamp_s, _ahead(pose, self.pivot_x_m))
             if not status.done:
                 c.drive(min(cmd.linear_x_mps, cfg.max_speed_mps), cmd.angular_z_radps)
                 return Status.RUNNING
@@ -697,14 +716,19 @@ class Executive:
         tool: ToolState | None,
         battery: BatteryState | None = None,
         fill_fraction: float | None = None,
+        pivot_x_m: float = 0.0,
     ) -> tuple[DriveCommand, ToolCommand, tuple[ExecutiveEvent, ...]]:
-        """One tick: the drive and tool commands and the events of this tick."""
+        """One tick: the drive and tool commands and the events of this tick. ``pivot_x_m``: where the rover's
+        turns in place pivot now (the pipeline's ``turn_pivot_x_m``; ``_GoTo`` steers that point)."""
         if not math.isfinite(stamp_s):
             raise ValueError(f"Executive.step: stamp_s must be finite, got {stamp_s!r}")
+        if not math.isfinite(pivot_x_m):
+            raise ValueError(f"Executive.step: pivot_x_m must be finite, got {pivot_x_m!r}")
         c = self.ctx
         if c.estimate is not None and stamp_s < c.stamp_s:
             raise ValueError(f"Executive.step: time went backwards ({c.stamp_s} -> {stamp_s})")
         c.stamp_s, c.estimate, c.tool, c.fill_fraction = stamp_s, estimate, tool, fill_fraction
+        c.pivot_x_m = pivot_x_m
         c.events = []
         c.v = c.w = 0.0
         if battery is not None:

@@ -13,7 +13,7 @@ State shared by the caller and the followers (``NavigationPort``)::
 
 Per tick::
 
-    port.observe(estimate, v_meas)
+    port.observe(estimate, v_meas, p)
     drive = executive.step(...)          a _GoTo steps ``active`` (PlannedNavigator.step: regulated pursuit,
                                          recovery); the dig, dump and back-off moves are the executive's own
     drive = port.guard(drive, pose, t)   navigating this tick: the navigator's guard (collision monitor + the
@@ -21,6 +21,15 @@ Per tick::
                                          the costmap's lethal cells outside the ``dig_zones`` (the excavation
                                          zone's soil is what the bucket is meant to cut: the map sees the
                                          pits and spoil there as steps, and the monitor would stop every dig)
+
+Control point: with a load in the bucket the rover's turns in place pivot ahead of base_link
+(``autonomy.estimation.odometry.TurnPivot``: up to the front axle, 0.24 m, with a full bucket), and base_link
+swings sideways in every turn. That pivot point P = base_link + p x_base moves like a unicycle's centre (its
+velocity is (v, 0) in the body frame), so each navigator works on P: the pose it sees, its goal (the goal pose's
+P: base_link ends on the goal with the goal's heading) and its outline (base_link's, shifted back by p) are all
+P's; p (``observe``'s ``pivot_x_m``) is fixed for a navigator at its start (the load does not change while it
+drives). The collision monitor's circle stays on base_link. Without it a loaded rover turning at a goal was
+moved off it by the turn, drove back, turned again, and orbited the goal.
 
 A navigator that fails (no path for its timeout, or recovery exhausted) is replaced by a fresh one for the
 goal after ``retry_after_s``, the goal moved ``goal_shift_m`` further back along its heading at each failure
@@ -187,6 +196,7 @@ class NavigationPort:
         self._escape: tuple[tuple[float, float], float] | None = None
         self.estimate: PoseEstimate | None = None
         self.measured_speed_mps = 0.0
+        self.pivot_x_m = 0.0  # where turns in place pivot now (m ahead of base_link; module docstring)
         self.costmap: Costmap | None = None
         self.active: _PlannedFollower | None = None
         self.monitor = CollisionMonitor(self.params.monitor)
@@ -211,10 +221,14 @@ class NavigationPort:
 
     # -- inputs --------------------------------------------------------------------------------------
 
-    def observe(self, estimate: PoseEstimate, measured_speed_mps: float) -> None:
-        """This tick's estimate and measured speed (before ``Executive.step``)."""
+    def observe(self, estimate: PoseEstimate, measured_speed_mps: float, pivot_x_m: float = 0.0) -> None:
+        """This tick's estimate, measured speed and turn pivot (m ahead of base_link; the pipeline's
+        ``turn_pivot_x_m``), before ``Executive.step``."""
+        if not math.isfinite(pivot_x_m):
+            raise ValueError(f"NavigationPort.observe: pivot_x_m must be finite, got {pivot_x_m}")
         self.estimate = estimate
         self.measured_speed_mps = float(measured_speed_mps)
+        self.pivot_x_m = float(pivot_x_m)
 
     def _dig_zone_mask(self, cm: Costmap) -> npt.NDArray[np.bool_]:
         if self._dig_mask is None or self._dig_mask_for != cm.grid:
@@ -242,7 +256,9 @@ class NavigationPort:
     def _check(self, cmd: DriveCommand, pose: Pose2D) -> tuple[DriveCommand, str]:
         act = self.active
         if self.navigating(cmd.stamp_s) and act is not None and act.nav is not None and act.nav.costmap is not None:
-            res = act.nav.guard(cmd, pose)
+            res = act.nav.guard(cmd, act.control_pose(pose))
+            if act.pivot_x_m != 0.0 and res.action is not MonitorAction.STOP:  # the circle stays on base_link
+                res = act.nav.monitor.filter(res.command, pose)
         elif self.costmap is not None:
             res = self.monitor.filter(cmd, pose)
         else:
@@ -313,6 +329,14 @@ class _PlannedFollower:
         self._shift = 0.0
         self._no_path_since: float | None = None
         self._plans_seen = 0
+        self.pivot_x_m = 0.0  # this navigator's control point (module docstring), fixed at its start
+
+    def control_pose(self, pose: Pose2D) -> Pose2D:
+        """``pose`` (base_link) moved to this navigator's control point, ``pivot_x_m`` ahead."""
+        p = self.pivot_x_m
+        if p == 0.0:
+            return pose
+        return Pose2D(pose.x_m + p * math.cos(pose.yaw_rad), pose.y_m + p * math.sin(pose.yaw_rad), pose.yaw_rad)
 
     def _free_goal(self, cm: Costmap) -> Pose2D:
         """``goal``, or where its cell is blocked on ``cm`` (the rover's centre cannot stand there: the inscribed
@@ -337,11 +361,15 @@ class _PlannedFollower:
         self._fold_stats()
         if self.port.costmap is not None:
             self.goal = self._free_goal(self.port.costmap)
-        self.nav = PlannedNavigator([self.goal], self.port.params, walls=self.port.walls)
+        self.pivot_x_m = p = self.port.pivot_x_m
+        params = self.port.params
+        if p != 0.0:
+            params = replace(params, outline_m=tuple((x - p, y) for x, y in params.outline_m))
+        self.nav = PlannedNavigator([self.control_pose(self.goal)], params, walls=self.port.walls)
         self._plans_seen = 0
         self._no_path_since = None
         if self.port.costmap is not None:
-            self.nav.update_costmap(self.port.costmap, pose)
+            self.nav.update_costmap(self.port.costmap, self.control_pose(pose))
             self._record_path()
 
     def _fold_stats(self) -> None:
@@ -387,7 +415,7 @@ class _PlannedFollower:
 
     def on_costmap(self, cm: Costmap, pose: Pose2D) -> None:
         if self.nav is not None:
-            self.nav.update_costmap(cm, pose)
+            self.nav.update_costmap(cm, self.control_pose(pose))
             self._record_path()
 
     def update(self, stamp_s: float, pose: Pose2D) -> tuple[DriveCommand, NavigationStatus]:
@@ -398,8 +426,9 @@ class _PlannedFollower:
         est = port.estimate
         if est is None:
             raise ValueError("_PlannedFollower.update: NavigationPort.observe was not called this tick")
-        if est.pose != pose:
-            est = replace(est, pose=pose)
+        cp = self.control_pose(pose)
+        if est.pose != cp:
+            est = replace(est, pose=cp)
         port.active = self
         port._stepped_s = stamp_s
         if nav.failed:

@@ -306,8 +306,7 @@ class Pipeline:
             if self._last_odom_s is not None and frame.stamp_s > self._last_odom_s:
                 self._measured_speed_mps = delta[0] / (frame.stamp_s - self._last_odom_s)
             self._last_odom_s = frame.stamp_s
-            pivot = self.config.geometry.turn_pivot.pivot_x_m(self._tool_load_n)
-            self._ekf.predict(frame.stamp_s, delta[0], delta[1], pivot_x_m=pivot)
+            self._ekf.predict(frame.stamp_s, delta[0], delta[1], pivot_x_m=self.turn_pivot_x_m)
         accepted = sum(1 for obs in observations if self._ekf.update_fiducial(obs))
         if self._wall_detector is not None and frame.depth is not None:
             self._update_walls(self._wall_detector, frame.depth)
@@ -337,6 +336,12 @@ class Pipeline:
     def measured_speed_mps(self) -> float:
         """Forward speed from the last two odometry updates (m/s), for stuck detection."""
         return self._measured_speed_mps
+
+    @property
+    def turn_pivot_x_m(self) -> float:
+        """Where the rover's turns in place pivot now (m ahead of base_link, from the last tool load read:
+        ``RoverGeometry.turn_pivot``)."""
+        return self.config.geometry.turn_pivot.pivot_x_m(self._tool_load_n)
 
     @property
     def landmark_ekf(self) -> LandmarkEkf:
