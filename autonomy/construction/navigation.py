@@ -52,6 +52,7 @@ from autonomy.mission.site_zones import Box
 from autonomy.msgs import DriveCommand, NavigationStatus, Pose2D, PoseEstimate, WallLine, Waypoint
 from autonomy.navigation.collision_monitor import CollisionMonitor, MonitorAction
 from autonomy.navigation.costmap import HAZARD_BLOCKED, HAZARD_FREE, INSCRIBED, LETHAL, Costmap, GridSpec
+from autonomy.navigation.lattice import LatticePlanner
 from autonomy.runtime.navigator import NavigatorParams, PlannedNavigator
 from autonomy.runtime.terrain import TerrainModel, TerrainParams
 
@@ -338,12 +339,18 @@ class _PlannedFollower:
             return pose
         return Pose2D(pose.x_m + p * math.cos(pose.yaw_rad), pose.y_m + p * math.sin(pose.yaw_rad), pose.yaw_rad)
 
-    def _free_goal(self, cm: Costmap) -> Pose2D:
-        """``goal``, or where its cell is blocked on ``cm`` (the rover's centre cannot stand there: the inscribed
-        radius of a rock, the berm or a wall), the nearest free cell among offsets along its heading (back
-        first) and across it, up to ``max_goal_shift_m``."""
+    def _free_goal(self, cm: Costmap, lattice: LatticePlanner) -> Pose2D:
+        """``goal``, or where it is blocked on ``cm`` (its cell: the rover's centre cannot stand there, the
+        inscribed radius of a rock, the berm or a wall; or the rover's outline there, bucket included, overlaps
+        a lethal cell: ``lattice``, this navigator's, at its control point), the nearest free pose among offsets
+        along its heading (back first) and across it, up to ``max_goal_shift_m``; the goal itself when none is."""
         g = self.goal
-        if cm.cost_at(g.x_m, g.y_m) < INSCRIBED:
+
+        def free(x: float, y: float) -> bool:
+            cp = self.control_pose(Pose2D(x, y, g.yaw_rad))
+            return cm.cost_at(x, y) < INSCRIBED and lattice.pose_free(cm, cp.x_m, cp.y_m, cp.yaw_rad)
+
+        if free(g.x_m, g.y_m):
             return g
         c, s_ = math.cos(g.yaw_rad), math.sin(g.yaw_rad)
         step = self.port.goal_shift_m
@@ -352,20 +359,23 @@ class _PlannedFollower:
             d = k * step
             for along, across in ((-d, 0.0), (d, 0.0), (0.0, d), (0.0, -d), (-d, d), (-d, -d)):
                 x, y = g.x_m + along * c - across * s_, g.y_m + along * s_ + across * c
-                if cm.cost_at(x, y) < INSCRIBED:
+                if free(x, y):
                     self.port.stats.goals_moved += 1
                     return Pose2D(x, y, g.yaw_rad)
         return g
 
     def _new_navigator(self, pose: Pose2D) -> None:
         self._fold_stats()
-        if self.port.costmap is not None:
-            self.goal = self._free_goal(self.port.costmap)
         self.pivot_x_m = p = self.port.pivot_x_m
         params = self.port.params
         if p != 0.0:
             params = replace(params, outline_m=tuple((x - p, y) for x, y in params.outline_m))
         self.nav = PlannedNavigator([self.control_pose(self.goal)], params, walls=self.port.walls)
+        if self.port.costmap is not None:
+            moved = self._free_goal(self.port.costmap, self.nav.lattice)
+            if moved != self.goal:
+                self.goal = moved
+                self.nav = PlannedNavigator([self.control_pose(moved)], params, walls=self.port.walls)
         self._plans_seen = 0
         self._no_path_since = None
         if self.port.costmap is not None:
