@@ -296,7 +296,12 @@ def _estimate(t: float, pose: Pose2D) -> PoseEstimate:
 
 
 def _run(
-    ex: Executive, port: NavigationPort, rover: _TrackedRover, cm: Costmap, seconds: float
+    ex: Executive,
+    port: NavigationPort,
+    rover: _TrackedRover,
+    cm: Costmap,
+    seconds: float,
+    pivot: Callable[[_TrackedRover], float] = lambda r: 0.0,
 ) -> list[ExecutiveEvent]:
     events: list[ExecutiveEvent] = []
     t, last_x = 0.0, rover.pose
@@ -306,8 +311,8 @@ def _run(
             port.update_costmap(cm, rover.pose)
         v_meas = rover.pose.distance_to_m(last_x.x_m, last_x.y_m) / DT
         last_x = rover.pose
-        port.observe(est, v_meas)
-        drive, tool, ev = ex.step(t, est, rover.tool_state(t))
+        port.observe(est, v_meas, pivot(rover))
+        drive, tool, ev = ex.step(t, est, rover.tool_state(t), pivot_x_m=pivot(rover))
         final, _why = port.guard(drive, rover.pose)
         events.extend(ev)
         if any(e.kind == "measure_requested" for e in ev):
@@ -323,6 +328,48 @@ def _run(
 @dataclass
 class _TrackedRover(FakeRover):
     track: list[tuple[float, float]] = field(default_factory=list)
+
+
+@dataclass
+class _PivotingRover(_TrackedRover):
+    """With a load in the bucket its turns pivot ``pivot_m`` ahead of base_link (the simulated rover's front
+    axle): base_link moves sideways at -pivot_m w (``autonomy.estimation.odometry.TurnPivot``)."""
+
+    pivot_m: float = 0.24
+
+    def pivot_now(self) -> float:
+        return self.pivot_m if self.fill_m3 > 0.0 else 0.0
+
+    def apply(self, t: float, v: float, w: float, tool: float) -> None:
+        p = self.pivot_now()
+        super().apply(t, v, w, tool)
+        yaw = self.pose.yaw_rad
+        lateral = -p * w * DT  # to the left
+        self.pose = Pose2D(self.pose.x_m - lateral * math.sin(yaw), self.pose.y_m + lateral * math.cos(yaw), yaw)
+
+
+@pytest.mark.parametrize("told", [True, False])
+def test_a_loaded_rover_pivoting_ahead_of_base_link_dumps_on_the_pile_when_told_where_it_pivots(told: bool) -> None:
+    """The navigation steers the pivot point (``NavigationPort``, ``_GoTo``): told the pivot, the loaded rover
+    reaches its dump stand and the pile lands where planned; steering base_link instead, each turn swings it
+    off its path and its goal."""
+    mission = load_mission(UCF)
+    cycle = plan_mission(mission).cycles[0]
+    port = NavigationPort(dig_zones=(DIG_ZONE,))
+    ex = Executive([cycle], ExecutiveConfig(measure=False), follower_factory=port.follower)
+    rover = _PivotingRover(mission.rovers[0].start)
+    events = _run(ex, port, rover, _costmap([]), 300.0, pivot=(lambda r: r.pivot_now()) if told else (lambda r: 0.0))
+    kinds = [e.kind for e in events]
+    miss = (
+        math.hypot(rover.dumped[0][0] - cycle.pile_xy[0], rover.dumped[0][1] - cycle.pile_xy[1])
+        if rover.dumped
+        else math.inf
+    )
+    if told:
+        assert "cycle_completed" in kinds, kinds
+        assert miss < 0.1
+    else:
+        assert miss > 0.1 or "cycle_completed" not in kinds
 
 
 def test_a_cycle_on_the_planned_navigation_goes_around_a_rock_on_the_straight_haul() -> None:
