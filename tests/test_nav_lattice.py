@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from matplotlib.path import Path as MplPath
 
-from autonomy.msgs import Landmark, Pose2D, PoseEstimate, WallLine, wrap_angle_rad
+from autonomy.msgs import DriveCommand, Landmark, Pose2D, PoseEstimate, WallLine, wrap_angle_rad
 from autonomy.navigation.costmap import LETHAL, Costmap, CostmapParams, GridSpec
 from autonomy.navigation.lattice import ROVER_OUTLINE_M, LatticeParams, LatticePlanner, OrientedPath
 from autonomy.navigation.planner import NoPathError, NoPathReason, Planner
@@ -414,3 +414,23 @@ def test_a_later_leg_blocked_is_replanned_at_the_end_of_the_current_leg() -> Non
         )
         assert nav.plan_failures == 0, nav.last_error
         assert nav.plans == 2 and nav.oriented is not plan  # planned again from the end of the first leg
+
+
+def test_guard_creeps_forward_when_a_turn_would_swing_the_rear_into_a_wall_and_backing_is_blocked() -> None:
+    """A turn in place would swing the rear corner into the wall just behind; the monitor stops the back-off
+    the guard puts in its place; forward is open: the guard creeps forward, so that the turn fits after. With
+    a wall just ahead of the bucket too, the rover stands."""
+    grid = GridSpec(-3.0, -3.0, 0.05, 120, 120)
+    xx = grid.origin_x_m + (np.arange(grid.cols) + 0.5) * grid.resolution_m
+    x, _y = np.meshgrid(xx, xx)
+    behind = x < -0.41
+    nav = PlannedNavigator([Pose2D(2.0, 0.0, 0.0)])
+    pose = Pose2D(0.0, 0.0, 0.0)
+    nav.update_costmap(_costmap(behind, grid), pose)
+    now, least = nav.sweep_clearance_m(pose, 0.5)
+    assert least < min(now, nav.params.sweep_margin_m)  # the turn swings the rear corner into the wall
+    out = nav.guard(DriveCommand(0.0, 0.0, 0.5), pose)
+    assert out.command.linear_x_mps > 0.0 and out.command.angular_z_radps == 0.0
+    nav.update_costmap(_costmap(behind | (x > 0.78), grid), pose)
+    stuck = nav.guard(DriveCommand(0.0, 0.0, 0.5), pose)
+    assert stuck.command.linear_x_mps == 0.0 and stuck.command.angular_z_radps == 0.0
