@@ -262,9 +262,7 @@ class NavigationPort:
     def _check(self, cmd: DriveCommand, pose: Pose2D) -> tuple[DriveCommand, str]:
         act = self.active
         if self.navigating(cmd.stamp_s) and act is not None and act.nav is not None and act.nav.costmap is not None:
-            res = act.nav.guard(cmd, act.control_pose(pose))
-            if act.pivot_x_m != 0.0 and res.action is not MonitorAction.STOP:  # the circle stays on base_link
-                res = act.nav.monitor.filter(res.command, pose)
+            res = act.nav.guard(cmd, act.control_pose(pose), monitor_pose=pose)  # the circle stays on base_link
         elif self.costmap is not None:
             res = self.monitor.filter(cmd, pose)
         else:

@@ -730,25 +730,27 @@ class PlannedNavigator:
         ys = pose.y_m + s * (pts[:, 0] + ahead_m) + c * pts[:, 1]
         return min(self.monitor.clearance_at(float(x), float(y)) for x, y in zip(xs, ys, strict=True))
 
-    def guard(self, cmd: DriveCommand, pose: Pose2D) -> MonitorResult:
+    def guard(self, cmd: DriveCommand, pose: Pose2D, monitor_pose: Pose2D | None = None) -> MonitorResult:
         """The collision monitor on the final command (called by the pipeline's limit stage). A turn in place
         whose swept outline (the bucket, or the rear when the turn pivots ahead of base_link) would come within
         ``sweep_margin_m`` of an obstacle is replaced by a slow straight back-off (itself checked by the
         monitor), unless the turn moves the outline away; where the monitor stops the back-off (an obstacle
         behind), by a slow creep forward when the monitor lets it pass and the outline's front, moved forward by
         what it covers in ``sweep_horizon_s``, keeps ``sweep_margin_m`` (else the rover stands: nothing is clear).
-        With an outline shifted for a pivot ahead of base_link (``NavigationPort``), x > 0 is ahead of the pivot."""
+        With an outline shifted for a pivot ahead of base_link (``NavigationPort``: ``pose`` is the pivot's), x > 0
+        is ahead of the pivot, and the monitor's circle stays on base_link (``monitor_pose``; default ``pose``)."""
         prm = self.params
+        at = pose if monitor_pose is None else monitor_pose
         if abs(cmd.linear_x_mps) < 1e-6 and abs(cmd.angular_z_radps) > 1e-6:
             now, least = self.sweep_clearance_m(pose, cmd.angular_z_radps)
             if least < prm.sweep_margin_m and least < now - 1e-3:
                 back = DriveCommand(cmd.stamp_s, -prm.sweep_backoff_mps, 0.0)
-                res = self.monitor.filter(back, pose)
+                res = self.monitor.filter(back, at)
                 if res.command.linear_x_mps == 0.0:
                     step = prm.sweep_backoff_mps * prm.sweep_horizon_s
-                    fwd = self.monitor.filter(DriveCommand(cmd.stamp_s, prm.sweep_backoff_mps, 0.0), pose)
+                    fwd = self.monitor.filter(DriveCommand(cmd.stamp_s, prm.sweep_backoff_mps, 0.0), at)
                     front = self._front_clearance_m(pose, step)
                     if fwd.action is not MonitorAction.STOP and front >= prm.sweep_margin_m:
                         res = fwd
                 return MonitorResult(res.command, MonitorAction.SLOW, 0.0, res.clearance_m)
-        return self.monitor.filter(cmd, pose)
+        return self.monitor.filter(cmd, at)
