@@ -19,6 +19,8 @@ the profiler's timer is injected by the shell. The same seed and the same frames
 from __future__ import annotations
 
 import math
+import statistics
+from collections import deque
 from collections.abc import Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
@@ -54,6 +56,7 @@ from autonomy.runtime.rates import RateGroup
 from autonomy.runtime.terrain import TerrainModel, TerrainParams
 
 NAVIGATION_MODES = ("waypoints", "planned")
+TOOL_LOAD_WINDOW = 20  # tool load readings whose median is the payload (1 s at the 20 Hz control rate)
 # the rover's fiducial detector: "full_frame" (``rover_fiducial_detector``: every frame searched whole, the
 # default) or "tracking" (``rover_fiducial_tracker``)
 FIDUCIAL_DETECTORS = ("full_frame", "tracking")
@@ -270,7 +273,9 @@ class Pipeline:
         self._planning_rate = RateGroup("planning", config.planning_hz)
         self._last_wheels_s: float | None = None
         self._last_imu_s: float | None = None
-        self._tool_load_n = 0.0  # the last tool (bucket) load read, N
+        # the last tool (bucket) loads read, N: their median is the payload (a bump spikes one reading to 10-17 N
+        # with an empty bucket: waypoints mission, p99 9.8 N)
+        self._tool_loads: deque[float] = deque(maxlen=TOOL_LOAD_WINDOW)
         self._status = RunStatus.RUNNING
         self._nav: NavigationStatus | None = None
         self.report: TickReport | None = None
@@ -300,7 +305,7 @@ class Pipeline:
         if frame.imu is not None:
             self._last_imu_s = frame.stamp_s
         if frame.tool is not None:
-            self._tool_load_n = frame.tool.load_n  # the payload moves the turns' pivot (RoverGeometry.turn_pivot)
+            self._tool_loads.append(frame.tool.load_n)  # the payload moves the turns' pivot (RoverGeometry.turn_pivot)
         delta = self._odometry.update(frame.wheels, frame.imu)
         if delta is not None:
             if self._last_odom_s is not None and frame.stamp_s > self._last_odom_s:
@@ -339,9 +344,11 @@ class Pipeline:
 
     @property
     def turn_pivot_x_m(self) -> float:
-        """Where the rover's turns in place pivot now (m ahead of base_link, from the last tool load read:
-        ``RoverGeometry.turn_pivot``)."""
-        return self.config.geometry.turn_pivot.pivot_x_m(self._tool_load_n)
+        """Where the rover's turns in place pivot now (m ahead of base_link, from the median of the last
+        ``TOOL_LOAD_WINDOW`` tool loads read: ``RoverGeometry.turn_pivot``)."""
+        if not self._tool_loads:
+            return 0.0
+        return self.config.geometry.turn_pivot.pivot_x_m(statistics.median(self._tool_loads))
 
     @property
     def landmark_ekf(self) -> LandmarkEkf:
