@@ -135,3 +135,31 @@ def test_planned_navigator_reaches_a_goal_pose_on_a_fake_rover() -> None:
     assert rover.pose.distance_to_m(3.0, 2.0) < 0.05
     assert abs(math.remainder(rover.pose.yaw_rad - math.pi / 2, math.tau)) < math.radians(3.0)
     assert pipeline.navigator is not None and pipeline.navigator.plans >= 1
+
+
+def test_the_turn_pivot_follows_the_payload_not_a_bump() -> None:
+    """``Pipeline.turn_pivot_x_m``: the median of the last tool loads through ``RoverGeometry.turn_pivot``; a
+    one-tick spike of an empty bucket (a bump) moves nothing, a payload does (capped at the front axle)."""
+    from autonomy.estimation.odometry import TurnPivot
+    from autonomy.msgs import Pose2D, SensorFrame, ToolState
+    from autonomy.runtime.pipeline import TOOL_LOAD_WINDOW, Pipeline, PipelineConfig, RoverGeometry
+
+    geometry = RoverGeometry(0.15, 0.6, TurnPivot(0.01, 0.24))
+    pipeline = Pipeline(PipelineConfig("r1", geometry, Pose2D(0.0, 0.0, 0.0), (), ()))
+    assert pipeline.turn_pivot_x_m == 0.0  # no tool reading yet
+
+    def tick(k: int, load_n: float) -> None:
+        t = 0.05 * k
+        pipeline.estimate(SensorFrame("r1", t, None, None, tool=ToolState(t, 0.0, load_n)), ())
+
+    for k in range(TOOL_LOAD_WINDOW):
+        tick(k, 15.0 if k == 5 else 0.0)
+    assert pipeline.turn_pivot_x_m == 0.0
+    for k in range(TOOL_LOAD_WINDOW, 3 * TOOL_LOAD_WINDOW):
+        tick(k, 12.0)
+    assert pipeline.turn_pivot_x_m == pytest.approx(0.12)
+    for k in range(3 * TOOL_LOAD_WINDOW, 5 * TOOL_LOAD_WINDOW):
+        tick(k, 36.0)
+    assert pipeline.turn_pivot_x_m == pytest.approx(0.24)
+    with pytest.raises(ValueError, match=r"TurnPivot\.max_m"):
+        TurnPivot(0.01, -0.1)
