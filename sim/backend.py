@@ -59,6 +59,8 @@ BUCKET_JOINT = "bucket_joint"
 # 0.0097 m per N up to 0.24 m. ``tests/test_sim_rover.py`` checks a full bucket's turn against it.
 TURN_PIVOT_M_PER_N = 0.0097
 TURN_PIVOT_MAX_M = 0.24
+# ... and none below 2 N: the empty bucket's load reading (median of 20 ticks) is 0-1.2 N while driving
+TURN_PIVOT_MIN_LOAD_N = 2.0
 
 # Per-sensor streams under the rover's seed.
 _STREAM_ENCODERS = 0

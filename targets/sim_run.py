@@ -45,9 +45,10 @@ CONTROL_HZ = 20.0
 def sim_rover_geometry(drive: DriveBase) -> RoverGeometry:
     """The simulated rover's geometry for its pipeline: wheel radius and track from its drive, and where its
     turns pivot with a load in the bucket (measured on the model: ``sim.backend.TURN_PIVOT_M_PER_N``)."""
-    from sim.backend import TURN_PIVOT_M_PER_N, TURN_PIVOT_MAX_M
+    from sim.backend import TURN_PIVOT_M_PER_N, TURN_PIVOT_MAX_M, TURN_PIVOT_MIN_LOAD_N
 
-    return RoverGeometry(drive.wheel_radius_m, drive.track_width_m, TurnPivot(TURN_PIVOT_M_PER_N, TURN_PIVOT_MAX_M))
+    pivot = TurnPivot(TURN_PIVOT_M_PER_N, TURN_PIVOT_MAX_M, TURN_PIVOT_MIN_LOAD_N)
+    return RoverGeometry(drive.wheel_radius_m, drive.track_width_m, pivot)
 
 
 class RealTimeClock:

@@ -144,7 +144,7 @@ def test_the_turn_pivot_follows_the_payload_not_a_bump() -> None:
     from autonomy.msgs import Pose2D, SensorFrame, ToolState
     from autonomy.runtime.pipeline import TOOL_LOAD_WINDOW, Pipeline, PipelineConfig, RoverGeometry
 
-    geometry = RoverGeometry(0.15, 0.6, TurnPivot(0.01, 0.24))
+    geometry = RoverGeometry(0.15, 0.6, TurnPivot(0.01, 0.24, min_load_n=2.0))
     pipeline = Pipeline(PipelineConfig("r1", geometry, Pose2D(0.0, 0.0, 0.0), (), ()))
     assert pipeline.turn_pivot_x_m == 0.0  # no tool reading yet
 
@@ -153,8 +153,8 @@ def test_the_turn_pivot_follows_the_payload_not_a_bump() -> None:
         pipeline.estimate(SensorFrame("r1", t, None, None, tool=ToolState(t, 0.0, load_n)), ())
 
     for k in range(TOOL_LOAD_WINDOW):
-        tick(k, 15.0 if k == 5 else 0.0)
-    assert pipeline.turn_pivot_x_m == 0.0
+        tick(k, 15.0 if k == 5 else 1.5)
+    assert pipeline.turn_pivot_x_m == 0.0  # an empty bucket's load reading (below min_load_n) and one bump
     for k in range(TOOL_LOAD_WINDOW, 3 * TOOL_LOAD_WINDOW):
         tick(k, 12.0)
     assert pipeline.turn_pivot_x_m == pytest.approx(0.12)

@@ -34,7 +34,8 @@ from autonomy.msgs import ImuReading, WheelEncoderReading
 @dataclass(frozen=True, slots=True)
 class TurnPivot:
     """Where a skid-steer turn in place pivots: ``pivot_x_m(load_n)`` metres ahead of base_link on its x axis,
-    p = min(``per_load_m_per_n`` load, ``max_m``), load the tool's (bucket's) load in N.
+    p = min(``per_load_m_per_n`` load, ``max_m``), load the tool's (bucket's) load in N; 0 below ``min_load_n``
+    (the load sensor's floor with the bucket empty).
 
     Why: the wheels of the more heavily loaded axle grip and the others scrub, so a turn in place rotates
     about a point that moves from the wheel centre towards the load, up to the loaded axle (see
@@ -45,16 +46,17 @@ class TurnPivot:
 
     per_load_m_per_n: float = 0.0
     max_m: float = 0.0
+    min_load_n: float = 0.0
 
     def __post_init__(self) -> None:
-        for name in ("per_load_m_per_n", "max_m"):
+        for name in ("per_load_m_per_n", "max_m", "min_load_n"):
             v = getattr(self, name)
             if not (math.isfinite(v) and v >= 0.0):
                 raise ValueError(f"TurnPivot.{name}: must be finite and >= 0, got {v}")
 
     def pivot_x_m(self, load_n: float) -> float:
         """The pivot's x (m, base_link) with ``load_n`` in the bucket (negative or non-finite loads: 0)."""
-        if not (math.isfinite(load_n) and load_n > 0.0):
+        if not (math.isfinite(load_n) and load_n > 0.0 and load_n >= self.min_load_n):
             return 0.0
         return min(self.per_load_m_per_n * load_n, self.max_m)
 
