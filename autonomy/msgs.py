@@ -62,6 +62,14 @@ class Pose2D:
     def distance_to_m(self, x_m: float, y_m: float) -> float:
         return math.hypot(x_m - self.x_m, y_m - self.y_m)
 
+    def ahead(self, distance_m: float) -> Pose2D:
+        """This pose moved ``distance_m`` along its own heading (negative: back)."""
+        if distance_m == 0.0:
+            return self
+        return Pose2D(
+            self.x_m + distance_m * math.cos(self.yaw_rad), self.y_m + distance_m * math.sin(self.yaw_rad), self.yaw_rad
+        )
+
     def moved_beyond(self, other: Pose2D, distance_m: float, yaw_rad: float) -> bool:
         """True when ``other`` lies more than ``distance_m`` away or is turned more than ``yaw_rad`` from this
         pose (heading difference wrapped)."""

@@ -442,3 +442,12 @@ def test_a_failed_navigation_clears_the_terrain_map_beyond_the_rover_at_most_onc
     assert not port.clear_map(40.0, start) and port.stats.map_clears == 1  # rate-limited
     assert port.clear_map(71.0, start) and port.stats.map_clears == 2
     assert not NavigationPort(dig_zones=(DIG_ZONE,)).clear_map(0.0, start)  # no terrain model: nothing to clear
+
+
+def test_pose_ahead_moves_along_the_pose_heading() -> None:
+    """``Pose2D.ahead``: the steered pivot point of ``_GoTo`` and ``NavigationPort`` (back with a negative distance)."""
+    p = Pose2D(1.0, 2.0, math.pi / 2)
+    q = p.ahead(0.5)
+    assert (q.x_m, q.y_m, q.yaw_rad) == pytest.approx((1.0, 2.5, math.pi / 2))
+    assert p.ahead(-0.5).y_m == pytest.approx(1.5)
+    assert p.ahead(0.0) is p

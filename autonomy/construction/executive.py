@@ -347,15 +347,6 @@ class _Fail(_Leaf):
         return Status.FAILURE
 
 
-def _ahead(pose: Pose2D, distance_m: float) -> Pose2D:
-    """``pose`` moved ``distance_m`` along its own heading."""
-    if distance_m == 0.0:
-        return pose
-    return Pose2D(
-        pose.x_m + distance_m * math.cos(pose.yaw_rad), pose.y_m + distance_m * math.sin(pose.yaw_rad), pose.yaw_rad
-    )
-
-
 class _GoTo(_Leaf):
     """Drive to a pose: follow waypoints (router via points, then the goal) with the follower, then turn in
     place to the goal's heading. FAILURE after ``nav_timeout_s``.
@@ -388,7 +379,7 @@ class _GoTo(_Leaf):
             self.follower.set_goal_pose(self.goal, pose)
             return
         self.pivot_x_m = c.pivot_x_m
-        start, end = _ahead(pose, self.pivot_x_m), _ahead(self.goal, self.pivot_x_m)
+        start, end = pose.ahead(self.pivot_x_m), self.goal.ahead(self.pivot_x_m)
         via = list(c.router(start, (end.x_m, end.y_m))) if c.router is not None else []
         wps = [Waypoint(x, y, max(2 * tol, 0.25)) for x, y in via] + [Waypoint(end.x_m, end.y_m, tol)]
         self.follower.set_waypoints(wps, start)
@@ -404,7 +395,7 @@ class _GoTo(_Leaf):
         if not self.turning:
             if self.follower is None:
                 raise ValueError("_GoTo.update before initialise")
-            cmd, status = self.follower.update(c.stamp_s, _ahead(pose, self.pivot_x_m))
+            cmd, status = self.follower.update(c.stamp_s, pose.ahead(self.pivot_x_m))
             if not status.done:
                 c.drive(min(cmd.linear_x_mps, cfg.max_speed_mps), cmd.angular_z_radps)
                 return Status.RUNNING

@@ -337,10 +337,7 @@ class _PlannedFollower:
 
     def control_pose(self, pose: Pose2D) -> Pose2D:
         """``pose`` (base_link) moved to this navigator's control point, ``pivot_x_m`` ahead."""
-        p = self.pivot_x_m
-        if p == 0.0:
-            return pose
-        return Pose2D(pose.x_m + p * math.cos(pose.yaw_rad), pose.y_m + p * math.sin(pose.yaw_rad), pose.yaw_rad)
+        return pose.ahead(self.pivot_x_m)
 
     def _free_goal(self, cm: Costmap, lattice: LatticePlanner) -> Pose2D:
         """``goal``, or where it is blocked on ``cm`` (its cell: the rover's centre cannot stand there, the
