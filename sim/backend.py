@@ -56,7 +56,7 @@ BUCKET_JOINT = "bucket_joint"
 # (UCF site seed 3, flat start zone, 0.6 rad/s turns of about 32 deg each way, bucket at carry): the pivot,
 # fitted from base_link's sideways displacement, is 0.0 m empty, 0.08 m at 7 N of tool load, 0.13 at 13 N,
 # 0.17 at 18 N and 0.22-0.26 m (the front axle: wheelbase 0.50 m) at 27-36 N (a full bucket, 22 kg): about
-# 0.0097 m per N up to 0.24 m. ``tests/test_sim_rover.py`` checks a full bucket's turn against it.
+# 0.0097 m per N up to 0.24 m. ``tests/test_sim_world.py`` checks a full bucket's turn against it.
 TURN_PIVOT_M_PER_N = 0.0097
 TURN_PIVOT_MAX_M = 0.24
 # ... and none below 2 N: the empty bucket's load reading (median of 20 ticks) is 0-1.2 N while driving

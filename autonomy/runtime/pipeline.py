@@ -276,6 +276,7 @@ class Pipeline:
         # the last tool (bucket) loads read, N: their median is the payload (a bump spikes one reading to 10-17 N
         # with an empty bucket: waypoints mission, p99 9.8 N)
         self._tool_loads: deque[float] = deque(maxlen=TOOL_LOAD_WINDOW)
+        self._turn_pivot_x_m = 0.0  # from their median, updated when a tool reading arrives (``turn_pivot_x_m``)
         self._status = RunStatus.RUNNING
         self._nav: NavigationStatus | None = None
         self.report: TickReport | None = None
@@ -304,8 +305,9 @@ class Pipeline:
             self._last_wheels_s = frame.stamp_s
         if frame.imu is not None:
             self._last_imu_s = frame.stamp_s
-        if frame.tool is not None:
-            self._tool_loads.append(frame.tool.load_n)  # the payload moves the turns' pivot (RoverGeometry.turn_pivot)
+        if frame.tool is not None:  # the payload moves the turns' pivot (RoverGeometry.turn_pivot)
+            self._tool_loads.append(frame.tool.load_n)
+            self._turn_pivot_x_m = self.config.geometry.turn_pivot.pivot_x_m(statistics.median(self._tool_loads))
         delta = self._odometry.update(frame.wheels, frame.imu)
         if delta is not None:
             if self._last_odom_s is not None and frame.stamp_s > self._last_odom_s:
@@ -345,10 +347,8 @@ class Pipeline:
     @property
     def turn_pivot_x_m(self) -> float:
         """Where the rover's turns in place pivot now (m ahead of base_link, from the median of the last
-        ``TOOL_LOAD_WINDOW`` tool loads read: ``RoverGeometry.turn_pivot``)."""
-        if not self._tool_loads:
-            return 0.0
-        return self.config.geometry.turn_pivot.pivot_x_m(statistics.median(self._tool_loads))
+        ``TOOL_LOAD_WINDOW`` tool loads read: ``RoverGeometry.turn_pivot``; 0 before the first)."""
+        return self._turn_pivot_x_m
 
     @property
     def landmark_ekf(self) -> LandmarkEkf:
