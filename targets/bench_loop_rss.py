@@ -288,7 +288,12 @@ def main(args: dict[str, Any]) -> int:
                 port.update_costmap(cm, estimate.pose)
         port.observe(estimate, pipeline.measured_speed_mps, pipeline.turn_pivot_x_m)
         drive, _tool, evs = executive.step(
-            frame.stamp_s, estimate, frame.tool, frame.battery, pivot_x_m=pipeline.turn_pivot_x_m
+            frame.stamp_s,
+            estimate,
+            frame.tool,
+            frame.battery,
+            pivot_x_m=pipeline.turn_pivot_x_m,
+            tilt_rad=pipeline.tilt_rad,
         )
         final, reason = pipeline.limit(frame, drive, estimate)
         if reason == "localization lost" and executive.lost:

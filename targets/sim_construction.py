@@ -428,7 +428,12 @@ def run_construction_in_sim(
                 port.observe(estimate, pipeline.measured_speed_mps, pipeline.turn_pivot_x_m)
             with stage_prof.stage("executive"):  # the tree, and the navigator's step inside a GoTo
                 drive, tool, evs = executive.step(
-                    frame.stamp_s, estimate, frame.tool, frame.battery, pivot_x_m=pipeline.turn_pivot_x_m
+                    frame.stamp_s,
+                    estimate,
+                    frame.tool,
+                    frame.battery,
+                    pivot_x_m=pipeline.turn_pivot_x_m,
+                    tilt_rad=pipeline.tilt_rad,
                 )
             with stage_prof.stage("limit"):
                 final, reason = pipeline.limit(frame, drive, estimate)

@@ -451,3 +451,68 @@ def test_pose_ahead_moves_along_the_pose_heading() -> None:
     assert (q.x_m, q.y_m, q.yaw_rad) == pytest.approx((1.0, 2.5, math.pi / 2))
     assert p.ahead(-0.5).y_m == pytest.approx(1.5)
     assert p.ahead(0.0) is p
+
+
+def _dig_through_a_trench(
+    cyc: Cycle, pitch_in_trench_rad: float
+) -> tuple[Executive, list[ExecutiveEvent], list[tuple[float, float]]]:
+    """The fake rover digs ``cyc``; while its lip is 0.25-0.55 m along the strip a front wheel is in a trench
+    and the rover pitches nose down by ``pitch_in_trench_rad``. Returns the executive, its events and the
+    (pitch, tool command) of every tick of the dig."""
+    rover = FakeRover(Pose2D(1.25, 1.0, math.pi / 2))
+    ex = Executive([cyc], ExecutiveConfig())
+    start = cyc.dig_start
+    ux, uy = math.cos(start.yaw_rad), math.sin(start.yaw_rad)
+
+    def along_lip(p: Pose2D) -> float:
+        return (p.x_m + 0.52 * ux - start.x_m) * ux + (p.y_m + 0.52 * uy - start.y_m) * uy
+
+    events: list[ExecutiveEvent] = []
+    digging: list[tuple[float, float]] = []
+    t = 0.0
+    for _ in range(round(150.0 / DT)):
+        s = along_lip(rover.pose)
+        in_trench = 0.25 <= s <= 0.55 and ex.current_cycle is not None and "dug" not in [e.kind for e in events]
+        pitch = pitch_in_trench_rad if in_trench else 0.0
+        drive, tool, ev = ex.step(t, rover.estimate(t), rover.tool_state(t), tilt_rad=(0.0, pitch))
+        events.extend(ev)
+        for e in ev:
+            if e.kind == "measure_requested":
+                ex.measurement_done()
+        if drive.linear_x_mps > 0 and tool.position_rad > 0.0 and -0.5 < s < 1.5:
+            digging.append((pitch, tool.position_rad))
+        rover.apply(t, drive.linear_x_mps, drive.angular_z_radps, tool.position_rad)
+        t += DT
+    return ex, events, digging
+
+
+def test_the_dig_raises_the_tool_by_the_nose_down_pitch_to_hold_its_depth(ucf_cycles: tuple[Cycle, ...]) -> None:
+    """A front wheel in the last pass's trench pitches the rover nose down and sinks its lip: the dig raises
+    the tool by ``dig_pitch_gain`` per rad of pitch, so the lip holds its depth (``ExecutiveConfig``)."""
+    cfg = ExecutiveConfig()
+    pitch = math.radians(4.0)
+    ex, events, digging = _dig_through_a_trench(ucf_cycles[0], pitch)
+    level = {round(tool, 6) for p, tool in digging if p == 0.0}
+    pitched = {round(tool, 6) for p, tool in digging if p > 0.0}
+    assert level == {cfg.tool_dig_rad}
+    assert pitched == {round(cfg.tool_dig_rad - cfg.dig_pitch_gain * pitch, 6)}
+    assert "dig_lifted" not in [e.kind for e in events]
+    assert ex.completed == [0]
+
+
+def test_the_dig_lifts_the_bucket_past_the_pitch_limit_and_cuts_again_when_level(
+    ucf_cycles: tuple[Cycle, ...],
+) -> None:
+    cfg = ExecutiveConfig()
+    ex, events, digging = _dig_through_a_trench(ucf_cycles[0], cfg.dig_max_pitch_rad + 0.02)
+    assert [e.kind for e in events].count("dig_lifted") == 1
+    assert all(tool == cfg.tool_carry_rad for p, tool in digging if p > 0.0)
+    assert [tool for p, tool in digging][-1] == cfg.tool_dig_rad  # level again: it cut to the strip's end
+    assert ex.completed == [0]
+    rover = FakeRover(Pose2D(1.25, 1.0, math.pi / 2))
+    with pytest.raises(ValueError, match="tilt_rad"):
+        ex.step(1e3, rover.estimate(1e3), rover.tool_state(1e3), tilt_rad=(0.0, math.nan))
+    with pytest.raises(ValueError, match="dig_max_pitch_rad"):
+        ExecutiveConfig(dig_max_pitch_rad=0.0)
+    with pytest.raises(ValueError, match="dig_pitch_gain"):
+        ExecutiveConfig(dig_pitch_gain=-1.0)

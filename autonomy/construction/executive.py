@@ -116,6 +116,18 @@ class ExecutiveConfig:
     dig_extra_m: float = 0.1  # drive this much past the strip's length before giving up on "full"
     full_load_n: float = 35.0  # tool load of a full bucket (sim: 0.015 m^3 x 1500 kg/m^3 x 1.62 m/s^2 = 36 N)
     full_fraction: float = 0.95
+    # Depth control while digging. A nose-down pitch (a front wheel in the last pass's trench) sinks the lip
+    # into the cut: on the sim rover 2.7 deg of pitch sank it 2.6 cm (the lip is about 0.55 m ahead of the
+    # axis the rover pitches about), so each pass dug deeper where the last one ended, up to 18 cm pits
+    # that tipped the loaded rover (build seed 3). The dig raises the tool by ``dig_pitch_gain`` rad per rad of
+    # nose-down pitch (lip lever / lip travel per rad of tool: 0.55 m / 0.14 m on the sim rover), so the
+    # lip holds its depth below the ground the rear wheels stand on. Past ``dig_max_pitch_rad`` nose down or
+    # ``dig_max_roll_rad`` either way (a roll tips the bucket's edge in) the bucket rises to carry while the
+    # rover drives on; it cuts again below them minus ``dig_tilt_hysteresis_rad``.
+    dig_pitch_gain: float = 3.9
+    dig_max_pitch_rad: float = math.radians(8.0)
+    dig_max_roll_rad: float = math.radians(5.0)
+    dig_tilt_hysteresis_rad: float = math.radians(1.0)
     load_window: int = 5
     empty_load_n: float = 5.0
     dump_settle_s: float = 0.5
@@ -190,6 +202,18 @@ class ExecutiveConfig:
             raise ValueError("ExecutiveConfig: jam_retries must be >= 0 and load_window >= 1")
         if not self.tool_dump_rad < self.tool_carry_rad < self.tool_dig_rad:
             raise ValueError("ExecutiveConfig: need tool_dump_rad < tool_carry_rad < tool_dig_rad")
+        hyst = self.dig_tilt_hysteresis_rad
+        for name in ("dig_max_pitch_rad", "dig_max_roll_rad"):
+            v = getattr(self, name)
+            if not (math.isfinite(v) and hyst < v <= math.pi / 2):
+                raise ValueError(
+                    f"ExecutiveConfig.{name}: must be finite, above dig_tilt_hysteresis_rad ({hyst!r}) and at most "
+                    f"pi/2, got {v!r}"
+                )
+        if not (math.isfinite(hyst) and hyst >= 0.0):
+            raise ValueError(f"ExecutiveConfig.dig_tilt_hysteresis_rad: must be finite and >= 0, got {hyst!r}")
+        if not (math.isfinite(self.dig_pitch_gain) and self.dig_pitch_gain >= 0.0):
+            raise ValueError(f"ExecutiveConfig.dig_pitch_gain: must be finite and >= 0, got {self.dig_pitch_gain!r}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,6 +242,8 @@ class _Ctx:
     tool: ToolState | None = None
     fill_fraction: float | None = None
     pivot_x_m: float = 0.0  # where turns in place pivot now (m ahead of base_link; ``Executive.step``)
+    roll_rad: float = 0.0  # base_link's tilt now (``Executive.step``; positive pitch: nose down)
+    pitch_rad: float = 0.0
     v: float = 0.0
     w: float = 0.0
     tool_rad: float = 0.0
@@ -421,12 +447,20 @@ class _DigForward(_Leaf):
         super().__init__("dig forward", ctx)
         self.jam = _JamWatch(ctx.cfg)
         self.start = Pose2D(0.0, 0.0, 0.0)
+        self.lifted = False  # the bucket is up: the rover was too tilted to cut (``_tilted``)
 
     def initialise(self) -> None:
         super().initialise()
         self.jam.reset()
         self.start = self.ctx.pose
         self.ctx.loads.clear()
+        self.lifted = False
+
+    def _tilted(self) -> bool:
+        """Too tilted to cut (``ExecutiveConfig.dig_max_pitch_rad``), with hysteresis once lifted."""
+        c = self.ctx
+        margin = c.cfg.dig_tilt_hysteresis_rad if self.lifted else 0.0
+        return c.pitch_rad > c.cfg.dig_max_pitch_rad - margin or abs(c.roll_rad) > c.cfg.dig_max_roll_rad - margin
 
     def _full(self) -> bool:
         c = self.ctx
@@ -438,7 +472,12 @@ class _DigForward(_Leaf):
         c = self.ctx
         cfg = c.cfg
         cyc = c.cycle
-        c.tool_rad = cfg.tool_dig_rad
+        tilted = self._tilted()
+        if tilted and not self.lifted:
+            c.emit("dig_lifted", f"roll {math.degrees(c.roll_rad):.1f} deg, pitch {math.degrees(c.pitch_rad):.1f} deg")
+        self.lifted = tilted
+        depth_hold = cfg.tool_dig_rad - cfg.dig_pitch_gain * max(0.0, c.pitch_rad)
+        c.tool_rad = cfg.tool_carry_rad if tilted else max(cfg.tool_carry_rad, depth_hold)
         if c.tool is not None:
             c.loads.append(c.tool.load_n)
         if self.jam.jammed(c.stamp_s, c.tool):
@@ -708,18 +747,23 @@ class Executive:
         battery: BatteryState | None = None,
         fill_fraction: float | None = None,
         pivot_x_m: float = 0.0,
+        tilt_rad: tuple[float, float] = (0.0, 0.0),
     ) -> tuple[DriveCommand, ToolCommand, tuple[ExecutiveEvent, ...]]:
         """One tick: the drive and tool commands and the events of this tick. ``pivot_x_m``: where the rover's
-        turns in place pivot now (the pipeline's ``turn_pivot_x_m``; ``_GoTo`` steers that point)."""
+        turns in place pivot now (the pipeline's ``turn_pivot_x_m``; ``_GoTo`` steers that point). ``tilt_rad``:
+        base_link's (roll, pitch) now (the pipeline's ``tilt_rad``; the dig cuts only while level)."""
         if not math.isfinite(stamp_s):
             raise ValueError(f"Executive.step: stamp_s must be finite, got {stamp_s!r}")
         if not math.isfinite(pivot_x_m):
             raise ValueError(f"Executive.step: pivot_x_m must be finite, got {pivot_x_m!r}")
+        if len(tilt_rad) != 2 or not all(math.isfinite(a) for a in tilt_rad):
+            raise ValueError(f"Executive.step: tilt_rad must be two finite angles (roll, pitch), got {tilt_rad!r}")
         c = self.ctx
         if c.estimate is not None and stamp_s < c.stamp_s:
             raise ValueError(f"Executive.step: time went backwards ({c.stamp_s} -> {stamp_s})")
         c.stamp_s, c.estimate, c.tool, c.fill_fraction = stamp_s, estimate, tool, fill_fraction
         c.pivot_x_m = pivot_x_m
+        c.roll_rad, c.pitch_rad = tilt_rad
         c.events = []
         c.v = c.w = 0.0
         if battery is not None:

@@ -29,6 +29,7 @@ import numpy as np
 
 from autonomy.estimation.landmark_ekf import LandmarkEkf, LandmarkEkfParams
 from autonomy.estimation.odometry import TurnPivot, WheelImuOdometry
+from autonomy.estimation.tilt import TiltFilter, TiltParams
 from autonomy.mission.mission_file import Mission, RoverSpec
 from autonomy.mission.site_zones import Box
 from autonomy.msgs import (
@@ -133,6 +134,7 @@ class PipelineConfig:
     wall_refuse_distance_m: float = 0.05
     wall_refuse_yaw_rad: float = math.radians(2.0)
     wall_refuse_period_s: float = 5.0
+    tilt: TiltParams = field(default_factory=TiltParams)  # base_link's roll and pitch from the IMU (``tilt_rad``)
 
     def __post_init__(self) -> None:
         if self.fiducial_detector not in FIDUCIAL_DETECTORS:
@@ -277,6 +279,7 @@ class Pipeline:
         # with an empty bucket: waypoints mission, p99 9.8 N)
         self._tool_loads: deque[float] = deque(maxlen=TOOL_LOAD_WINDOW)
         self._turn_pivot_x_m = 0.0  # from their median, updated when a tool reading arrives (``turn_pivot_x_m``)
+        self._tilt = TiltFilter(config.tilt)
         self._status = RunStatus.RUNNING
         self._nav: NavigationStatus | None = None
         self.report: TickReport | None = None
@@ -305,6 +308,7 @@ class Pipeline:
             self._last_wheels_s = frame.stamp_s
         if frame.imu is not None:
             self._last_imu_s = frame.stamp_s
+            self._tilt.update(frame.imu)
         if frame.tool is not None:  # the payload moves the turns' pivot (RoverGeometry.turn_pivot)
             self._tool_loads.append(frame.tool.load_n)
             self._turn_pivot_x_m = self.config.geometry.turn_pivot.pivot_x_m(statistics.median(self._tool_loads))
@@ -349,6 +353,12 @@ class Pipeline:
         """Where the rover's turns in place pivot now (m ahead of base_link, from the median of the last
         ``TOOL_LOAD_WINDOW`` tool loads read: ``RoverGeometry.turn_pivot``; 0 before the first)."""
         return self._turn_pivot_x_m
+
+    @property
+    def tilt_rad(self) -> tuple[float, float]:
+        """(roll, pitch) of base_link from the IMU (``autonomy.estimation.tilt``; positive pitch: nose down;
+        (0, 0) before the first reading)."""
+        return self._tilt.roll_rad, self._tilt.pitch_rad
 
     @property
     def landmark_ekf(self) -> LandmarkEkf:

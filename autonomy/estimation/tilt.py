@@ -1,0 +1,81 @@
+"""Roll and pitch of ``base_link`` from the IMU: a complementary filter (gyro short-term, gravity long-term).
+
+Why a filter of its own: the accelerometer alone reads the gravity reaction plus the rover's own
+accelerations. Under lunar gravity (1.62 m/s^2) a 0.3 m/s^2 start tilts the measured gravity by 10 deg, so
+an accelerometer low-pass must be slow (seconds) to be right, and is then late by seconds when the rover
+noses into a pit. The gyro integrates the attitude with no such error but drifts with its bias. The
+complementary filter (Mahony et al. 2008, here in its small-angle-gain Euler form) takes each one where it
+is good:
+
+    predict (gyro w = (wx, wy, wz), Euler kinematics, ZYX convention of ``Pose3D``):
+        roll'  = roll  + dt (wx + sin(roll) tan(pitch) wy + cos(roll) tan(pitch) wz)
+        pitch' = pitch + dt (cos(roll) wy - sin(roll) wz)
+    correct (specific force a = (ax, ay, az), the gravity reaction when the rover does not accelerate):
+        roll_a  = atan2(ay, az),   pitch_a = atan2(-ax, hypot(ay, az))
+        roll  += k (roll_a - roll),   pitch += k (pitch_a - pitch),   k = dt / time_constant_s
+
+so the accelerometer's errors are low-passed with ``time_constant_s`` while the gyro's bias can only lean
+the estimate by about bias x time_constant_s. Positive pitch is nose down (REP-103: a positive rotation
+about +y, which points left).
+
+Pure: time comes in with each reading.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from autonomy.msgs import ImuReading, wrap_angle_rad
+
+
+@dataclass(frozen=True, slots=True)
+class TiltParams:
+    time_constant_s: float = 2.0  # the accelerometer's weight: its errors are low-passed this slowly
+    max_gap_s: float = 0.5  # a longer gap between readings restarts from the accelerometer
+
+    def __post_init__(self) -> None:
+        for name in ("time_constant_s", "max_gap_s"):
+            v = getattr(self, name)
+            if not (math.isfinite(v) and v > 0.0):
+                raise ValueError(f"TiltParams.{name}: must be finite and > 0, got {v!r}")
+
+
+class TiltFilter:
+    """Roll and pitch (rad) of ``base_link`` from a stream of ``ImuReading`` (module docstring)."""
+
+    def __init__(self, params: TiltParams | None = None) -> None:
+        self.params = params if params is not None else TiltParams()
+        self.roll_rad = 0.0
+        self.pitch_rad = 0.0
+        self._last_s: float | None = None
+
+    @property
+    def initialised(self) -> bool:
+        return self._last_s is not None
+
+    def update(self, imu: ImuReading) -> None:
+        """Fold in one reading. A reading whose specific force does not point up (free fall, a bad sample)
+        only propagates the gyro."""
+        ax, ay, az = imu.linear_acceleration_mps2
+        wx, wy, wz = imu.angular_velocity_radps
+        level = az > 0.0
+        roll_a = math.atan2(ay, az) if level else self.roll_rad
+        pitch_a = math.atan2(-ax, math.hypot(ay, az)) if level else self.pitch_rad
+        last = self._last_s
+        if last is None or not (0.0 <= imu.stamp_s - last <= self.params.max_gap_s):
+            if last is not None and imu.stamp_s < last:
+                raise ValueError(f"TiltFilter.update: time went backwards ({last} -> {imu.stamp_s})")
+            self.roll_rad, self.pitch_rad = roll_a, pitch_a
+            self._last_s = imu.stamp_s
+            return
+        dt = imu.stamp_s - last
+        self._last_s = imu.stamp_s
+        r, p = self.roll_rad, self.pitch_rad
+        sr, cr = math.sin(r), math.cos(r)
+        tp = math.tan(max(-1.4, min(1.4, p)))  # clear of the +-90 deg singularity of the Euler form
+        r += dt * (wx + sr * tp * wy + cr * tp * wz)
+        p += dt * (cr * wy - sr * wz)
+        k = min(1.0, dt / self.params.time_constant_s)
+        self.roll_rad = wrap_angle_rad(r + k * wrap_angle_rad(roll_a - r))
+        self.pitch_rad = p + k * (pitch_a - p)
