@@ -104,6 +104,10 @@ ORACLE_MIN_CLEARANCE_M = 0.2  # where no route keeps the margin, it shrinks down
 TARGET_SPILL_M = 0.2  # the target box grown by this much reads drivable on the costmap (the berm's piles)
 BUCKET_SWING_M = 0.15  # more room around boulders: the bucket reaches 0.73 m ahead and swings in turns
 JOURNAL_NAME = "journal.log"
+# the judge's tip-over count: the true body past this tilt from upright (deg) is one tip-over, until it is
+# back below TIPPED_UPRIGHT_DEG (build seed 3 had rolled 160 deg at 777 s in its own pit)
+TIPPED_OVER_DEG = 45.0
+TIPPED_UPRIGHT_DEG = 20.0
 MAP_LOG_PERIOD_S = 10.0  # the costmap goes to run.mcap at most this often (simulated seconds)
 
 
@@ -408,6 +412,7 @@ def run_construction_in_sim(
         last_second = -1
         status, end_reason = "running", ""
         plan_count = 1
+        max_tilt_deg, tip_overs, tipped = 0.0, 0, False  # the judge's: the true body's tilt from vertical
         while True:
             frame = io.read()
             mission_t = frame.stamp_s - t_start + t_offset
@@ -447,7 +452,13 @@ def run_construction_in_sim(
                 snap = MapSnapshot((cm.grid.origin_x_m, cm.grid.origin_y_m), cm.grid.resolution_m, cm.cost)
                 trace.maps.append((mission_t, snap))
             io.write(Commands(spec.rover_id, final, tool))
-            truth = rover.true_pose()
+            truth3 = rover.true_pose3d()
+            truth = Pose2D(truth3.x_m, truth3.y_m, truth3.yaw_rad)
+            tilt = math.degrees(math.acos(max(-1.0, min(1.0, math.cos(truth3.roll_rad) * math.cos(truth3.pitch_rad)))))
+            max_tilt_deg = max(max_tilt_deg, tilt)
+            if tilt > TIPPED_OVER_DEG and not tipped:
+                tip_overs += 1
+            tipped = tilt > TIPPED_OVER_DEG or (tipped and tilt > TIPPED_UPRIGHT_DEG)
             trace.t_s.append(mission_t)
             trace.true_pose.append((truth.x_m, truth.y_m, truth.yaw_rad))
             trace.est_pose.append((estimate.pose.x_m, estimate.pose.y_m, estimate.pose.yaw_rad))
@@ -556,6 +567,9 @@ def run_construction_in_sim(
         "cycles_aborted": kinds.count("cycle_aborted"),
         "cycles_started_this_session": kinds.count("cycle_started"),
         "contacts": contacts0 + int(fields["contacts"]),
+        # ground truth: the most the body tilted from upright (deg), and how often it passed TIPPED_OVER_DEG
+        "max_tilt_deg": round(max_tilt_deg, 1),
+        "tip_overs": tip_overs,
         "energy_wh": round(energy0 + session_energy, 4),
         "reapplied_m3": round(reapplied, 6),
         "plans_written": plan_count,

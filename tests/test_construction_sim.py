@@ -47,6 +47,7 @@ def test_the_honest_stack_maps_plans_to_the_dig_stand_and_digs(ucf: Mission, tmp
     nav = s["navigation"]
     assert nav["goals"] >= 2 and nav["plans"] >= 2  # the dig stand, then the haul planned on the map
     assert s["contacts"] == 0
+    assert s["tip_overs"] == 0 and 0.0 <= s["max_tilt_deg"] < 10.0  # the judge's ground-truth tilt
     prof = s["profile"]
     for stage in ("tick", "perceive", "estimate", "map", "decide.costmap", "decide.plan", "executive", "limit"):
         assert prof[stage]["count"] > 0
