@@ -222,6 +222,30 @@ def test_checkpoint_visits_the_tags_between_cycles_when_the_sigma_grew(ucf_cycle
     assert ex.completed == [0]
 
 
+def test_checkpoint_ends_where_the_tags_fix_the_pose_on_the_way_to_the_stand(ucf_cycles: tuple[Cycle, ...]) -> None:
+    """Driving back toward the start zone the camera sees the tags from metres away: the checkpoint is done
+    there, and the rover goes straight on to the dig instead of driving to the stand and turning."""
+    home = Pose2D(1.25, 1.6, -math.pi / 2)
+    rover = FakeRover(Pose2D(5.0, 2.0, math.pi), sigma_m=0.3)
+    fixed_at: list[Pose2D] = []
+    to_stand: list[float] = []  # the rover's distance to the stand before it dug
+
+    def tags_within_3m(t: float, r: FakeRover, ex: Executive, events: list[ExecutiveEvent]) -> None:
+        if not any(e.kind == "dug" for e in events):
+            to_stand.append(r.pose.distance_to_m(home.x_m, home.y_m))
+        if not fixed_at and r.pose.distance_to_m(home.x_m, home.y_m) < 3.0:
+            fixed_at.append(r.pose)
+            r.sigma_m = 0.03
+
+    ex = Executive([ucf_cycles[0]], ExecutiveConfig(relocalize_pose=home))
+    events = run(ex, rover, 150.0, hook=tags_within_3m)
+    k = [e.kind for e in events]
+    assert k[:3] == ["cycle_started", "checkpoint", "dug"]
+    assert fixed_at and fixed_at[0].distance_to_m(home.x_m, home.y_m) > 2.5
+    assert min(to_stand) > 0.4  # it never drove to the stand
+    assert ex.completed == [0]
+
+
 def test_haul_checkpoint_visits_the_tags_after_the_dig_when_the_sigma_grew(ucf_cycles: tuple[Cycle, ...]) -> None:
     home = Pose2D(1.25, 1.6, -math.pi / 2)
     rover = FakeRover(Pose2D(1.25, 1.6, -math.pi / 2), sigma_m=0.03)
