@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
-from dataclasses import replace
 
 import pytest
 
-from autonomy.msgs import Commands, DriveCommand, ImuReading, Pose2D, RunStatus, SensorFrame, Waypoint
+from autonomy.msgs import Commands, DriveCommand, Pose2D, RunStatus, SensorFrame, Waypoint
 from autonomy.runtime.loop import RoverLoop
 from autonomy.runtime.pipeline import Pipeline, PipelineConfig, RoverGeometry
 from autonomy.runtime.profiler import StageProfiler
@@ -143,38 +141,3 @@ def test_planned_mode_takes_waypoints_without_headings() -> None:
     )
     pipeline = Pipeline(config)
     assert pipeline.navigator is not None and len(pipeline.navigator.goals) == len(SQUARE)
-
-
-def test_the_tip_guard_backs_the_rover_straight_out_of_a_nose_down_tilt() -> None:
-    """Nosed down past ``tip_pitch_rad`` (a front wheel in a trench, the bucket full), the limit stage backs
-    the rover straight out, whatever was asked, until the pitch is ``tip_release_rad`` back under."""
-    _rover, io, pipeline = _setup()
-    real_read = io.imu.read
-    pitch = {"rad": 0.0}
-
-    class TiltedImu:
-        def read(self) -> ImuReading | None:
-            r = real_read()
-            if r is None:
-                return None
-            g = math.hypot(*r.linear_acceleration_mps2)
-            p = pitch["rad"]
-            return ImuReading(r.stamp_s, r.angular_velocity_radps, (-g * math.sin(p), 0.0, g * math.cos(p)))
-
-    io.imu = TiltedImu()  # type: ignore[assignment]
-    cfg = pipeline.config
-
-    def tweak(n: int) -> None:
-        pitch["rad"] = math.radians(20.0) if 20 <= n < 200 else 0.0
-
-    out = _run_with(io, pipeline, 400, tweak)
-    assert out[15][0].drive.linear_x_mps > 0.0 and out[15][1] == ""
-    guarded = [i for i, (_c, r) in enumerate(out) if r == "tip guard"]
-    assert guarded and 20 < guarded[0] < 120  # the tilt filter took the 20 deg within seconds
-    for i in guarded:
-        d = out[i][0].drive
-        assert d.linear_x_mps == -cfg.tip_backoff_mps and d.angular_z_radps == 0.0
-    assert guarded[-1] > 200  # held on past the level reading, until the filter fell below 12 - 4 deg
-    assert out[-1][1] == "" and out[-1][0].drive.linear_x_mps > 0.0  # level again: driving on
-    with pytest.raises(ValueError, match="tip_release_rad"):
-        replace(cfg, tip_release_rad=math.radians(20.0))

@@ -63,7 +63,6 @@ from autonomy.runtime.terrain import TerrainModel, TerrainParams
 # 13,631 / 28,419 / 69,983 / 10,709 cm3 (1, 2, 5, 1 cycles; contacts 1, 1, 0, 4).
 CONSTRUCTION_PLANNER: str | None = None
 CONSTRUCTION_INSCRIBED_RADIUS_M = 0.36  # the circular planner's: the rover's half-width over its wheels and 2 cm
-SOFT_CAP = 0.99  # dig zones: slope and step capped at this fraction of lethal (``construction_costmap``)
 
 
 def construction_terrain_params(inscribed_radius_m: float | None = None) -> TerrainParams:
@@ -122,28 +121,22 @@ def _box_mask(grid: GridSpec, boxes: Sequence[Box], inside: bool = True) -> npt.
 def construction_costmap(
     terrain: TerrainModel, site: Box, keep_out: Sequence[Box] = (), dig_zones: Sequence[Box] = ()
 ) -> Costmap:
-    """``TerrainModel.costmap`` with the ``dig_zones`` drivable: inside them the slope and step layers are
-    capped just under lethal and the hazard votes free. The rover cuts its strips there and drives along
-    them; the terrain model rightly marks a cut's edge as a step above 0.10 m (lethal), which closed the
-    stand of the next strip beside it. Capped, not zeroed: a trench's edge still costs nearly as much as a
-    lethal cell, so paths leave the dug ground along the strips instead of across them (a loaded rover
-    nosing into a trench tipped over its front axle, build seeds 2, 3 and 6). No rock is ever drawn in an
-    excavation zone (``sim.sites``: the obstacle zone only); the walls (everything outside ``site``) and
-    ``keep_out`` stay lethal, and the band inside the walls that only shows the wall's own face is cleared
-    as ``TerrainModel.costmap`` clears it.
+    """``TerrainModel.costmap`` with the ``dig_zones`` drivable: inside them the slope and step layers read
+    flat and the hazard votes free. The rover cuts 0.2 m deep strips there and drives along them; the
+    terrain model rightly marks a cut's edge as a step above 0.10 m (lethal), which closed the stand of the
+    next strip beside it. No rock is ever drawn in an excavation zone (``sim.sites``: the obstacle zone
+    only); the walls (everything outside ``site``) and ``keep_out`` stay lethal, and the band inside the walls
+    that only shows the wall's own face is cleared as ``TerrainModel.costmap`` clears it.
 
     Proposed for ``TerrainModel`` (the navigation helper's file): a ``drivable_zones`` option doing the same."""
     grid = terrain.grid()
     slope, step, hazard = terrain.layers()
-    dig = _box_mask(grid, dig_zones)
+    soft = _box_mask(grid, dig_zones)
     near_edge = terrain.near_site_edge(grid)  # the walls' own face (``TerrainParams.site_edge_clear_m``)
-    soft = dig | near_edge if near_edge is not None else dig
-    prm = terrain.params.costmap
-    slope = np.where(dig & np.isfinite(slope), np.minimum(slope, SOFT_CAP * prm.max_slope_deg), slope)
-    step = np.where(dig & np.isfinite(step), np.minimum(step, SOFT_CAP * prm.max_step_m), step)
     if near_edge is not None:
-        slope = np.where(near_edge & np.isfinite(slope), 0.0, slope)
-        step = np.where(near_edge & np.isfinite(step), 0.0, step)
+        soft = soft | near_edge
+    slope = np.where(soft & np.isfinite(slope), 0.0, slope)
+    step = np.where(soft & np.isfinite(step), 0.0, step)
     hazard = np.where(soft, HAZARD_FREE, hazard)
     outside = ~_box_mask(
         grid, (Box(site.x_min_m + 1e-6, site.y_min_m + 1e-6, site.x_max_m - 1e-6, site.y_max_m - 1e-6),)

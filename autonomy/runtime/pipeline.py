@@ -135,14 +135,6 @@ class PipelineConfig:
     wall_refuse_yaw_rad: float = math.radians(2.0)
     wall_refuse_period_s: float = 5.0
     tilt: TiltParams = field(default_factory=TiltParams)  # base_link's roll and pitch from the IMU (``tilt_rad``)
-    # Tip guard (``limit``): nosed down past ``tip_pitch_rad`` or rolled past ``tip_roll_rad``, the rover backs
-    # straight out at ``tip_backoff_mps`` (no turn, no forward) until both are ``tip_release_rad`` back under.
-    # The sim rover with a full bucket tipped over its front axle from 16-25 deg of pitch, each time while it
-    # turned in place or crept on with a front wheel in a dig trench (build seeds 2, 3 and 6).
-    tip_pitch_rad: float = math.radians(12.0)
-    tip_roll_rad: float = math.radians(15.0)
-    tip_release_rad: float = math.radians(4.0)
-    tip_backoff_mps: float = 0.1
 
     def __post_init__(self) -> None:
         if self.fiducial_detector not in FIDUCIAL_DETECTORS:
@@ -158,15 +150,6 @@ class PipelineConfig:
             )
         if self.navigation == "planned" and not self.mapping:
             raise ValueError("PipelineConfig: the planned navigation needs mapping=True (it plans on the map)")
-        for name in ("tip_pitch_rad", "tip_roll_rad", "tip_backoff_mps"):
-            v = getattr(self, name)
-            if not (math.isfinite(v) and v > 0.0):
-                raise ValueError(f"PipelineConfig.{name}: must be finite and > 0, got {v!r}")
-        rel = self.tip_release_rad
-        if not (math.isfinite(rel) and 0.0 <= rel < min(self.tip_pitch_rad, self.tip_roll_rad)):
-            raise ValueError(
-                f"PipelineConfig.tip_release_rad: must be >= 0 and below tip_pitch_rad and tip_roll_rad, got {rel!r}"
-            )
 
 
 @dataclass(frozen=True, slots=True)
@@ -297,7 +280,6 @@ class Pipeline:
         self._tool_loads: deque[float] = deque(maxlen=TOOL_LOAD_WINDOW)
         self._turn_pivot_x_m = 0.0  # from their median, updated when a tool reading arrives (``turn_pivot_x_m``)
         self._tilt = TiltFilter(config.tilt)
-        self._tipping = False  # the tip guard holds (``limit``)
         self._status = RunStatus.RUNNING
         self._nav: NavigationStatus | None = None
         self.report: TickReport | None = None
@@ -372,14 +354,6 @@ class Pipeline:
         ``TOOL_LOAD_WINDOW`` tool loads read: ``RoverGeometry.turn_pivot``; 0 before the first)."""
         return self._turn_pivot_x_m
 
-    def _tip_guard(self) -> bool:
-        """Nosed down or rolled too far (``PipelineConfig.tip_pitch_rad``), with hysteresis once holding."""
-        cfg = self.config
-        roll, pitch = self._tilt.roll_rad, self._tilt.pitch_rad
-        margin = cfg.tip_release_rad if self._tipping else 0.0
-        self._tipping = pitch > cfg.tip_pitch_rad - margin or abs(roll) > cfg.tip_roll_rad - margin
-        return self._tipping
-
     @property
     def tilt_rad(self) -> tuple[float, float]:
         """(roll, pitch) of base_link from the IMU (``autonomy.estimation.tilt``; positive pitch: nose down;
@@ -428,8 +402,7 @@ class Pipeline:
         return cmd
 
     def limit(self, frame: SensorFrame, cmd: DriveCommand, estimate: PoseEstimate) -> tuple[DriveCommand, str]:
-        """Last stage: explicit safety checks, each of which can only slow or stop the rover, but for the tip
-        guard, which backs it straight out of a tilt (``PipelineConfig.tip_pitch_rad``)."""
+        """Last stage: explicit safety checks, each of which can only slow or stop the rover."""
         t = frame.stamp_s
         if frame.estop is not None and frame.estop.engaged:
             return DriveCommand.stop(t), "estop"
@@ -438,8 +411,6 @@ class Pipeline:
             return DriveCommand.stop(t), "stale wheel encoders"
         if self._last_imu_s is None or t - self._last_imu_s > stale:
             return DriveCommand.stop(t), "stale imu"
-        if self._tip_guard():
-            return DriveCommand(t, -self.config.tip_backoff_mps, 0.0), "tip guard"
         if estimate.lost or estimate.position_sigma_m() > self.config.lost_sigma_m:
             return DriveCommand.stop(t), "localization lost"
         self._monitor_action = ""
