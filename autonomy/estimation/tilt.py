@@ -24,9 +24,10 @@ Pure: time comes in with each reading.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from autonomy.msgs import ImuReading, wrap_angle_rad
+from autonomy.msgs import FiducialObservation, ImuReading, Pose3D, wrap_angle_rad
+from autonomy.perception.fiducials import pose3d_from_matrix
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,3 +80,18 @@ class TiltFilter:
         k = min(1.0, dt / self.params.time_constant_s)
         self.roll_rad = wrap_angle_rad(r + k * wrap_angle_rad(roll_a - r))
         self.pitch_rad = p + k * (pitch_a - p)
+
+
+def level_observation(obs: FiducialObservation, roll_rad: float, pitch_rad: float) -> FiducialObservation:
+    """``obs`` with its tag pose moved from ``base_link`` into the gravity-levelled base frame (same origin and
+    heading, roll and pitch taken out): p_level = Ry(pitch) Rx(roll) p_base, R_level = Ry(pitch) Rx(roll) R_base.
+
+    The planar EKF reads a tag's (x, y) in ``base_link`` as if the rover stood level. Pitched nose down by
+    theta, a tag d ahead reads d (1 - cos theta) nearer and the camera, h above base_link, sits h sin theta
+    further forward: 3-27 cm of error 3-3.7 m from the tags with the rover tilted 5-15 deg in the dug ground
+    (build seeds 1 and 4, at a sigma of 8 cm), against 0-7 cm level from 5 m. The (x, y) covariance is kept:
+    a tilt of a few degrees turns it by as little."""
+    tilt = Pose3D(0.0, 0.0, 0.0, roll_rad, pitch_rad, 0.0).rotation()
+    base = obs.tag_in_base
+    p = tilt @ base.translation()
+    return replace(obs, tag_in_base=pose3d_from_matrix(tilt @ base.rotation(), p))

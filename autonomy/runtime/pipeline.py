@@ -29,7 +29,7 @@ import numpy as np
 
 from autonomy.estimation.landmark_ekf import LandmarkEkf, LandmarkEkfParams
 from autonomy.estimation.odometry import TurnPivot, WheelImuOdometry
-from autonomy.estimation.tilt import TiltFilter, TiltParams
+from autonomy.estimation.tilt import TiltFilter, TiltParams, level_observation
 from autonomy.mission.mission_file import Mission, RoverSpec
 from autonomy.mission.site_zones import Box
 from autonomy.msgs import (
@@ -318,6 +318,9 @@ class Pipeline:
                 self._measured_speed_mps = delta[0] / (frame.stamp_s - self._last_odom_s)
             self._last_odom_s = frame.stamp_s
             self._ekf.predict(frame.stamp_s, delta[0], delta[1], pivot_x_m=self.turn_pivot_x_m)
+        if self._tilt.initialised:  # the planar update reads the tags as seen from a level rover
+            roll, pitch = self._tilt.roll_rad, self._tilt.pitch_rad
+            observations = [level_observation(obs, roll, pitch) for obs in observations]
         accepted = sum(1 for obs in observations if self._ekf.update_fiducial(obs))
         if self._wall_detector is not None and frame.depth is not None:
             self._update_walls(self._wall_detector, frame.depth)
