@@ -224,8 +224,8 @@ class ExecutiveConfig:
 @dataclass(frozen=True, slots=True)
 class ExecutiveEvent:
     """Something the shell journals or logs. ``kind``: cycle_started, dug, dumped, cycle_completed,
-    cycle_aborted, cycle_skipped, jam, relocalize_started, relocalized, checkpoint, measure_requested, nudge,
-    parked.
+    cycle_aborted, cycle_skipped, jam, dig_lifted, relocalize_started, relocalized, checkpoint,
+    measure_requested, nudge, parked.
     ``cycle``: the planner's cycle index (-1: none). ``volume_m3``: the planned volume of the cycle."""
 
     stamp_s: float
