@@ -236,7 +236,7 @@ def main(args: dict[str, Any]) -> int:
     from autonomy.runtime.profiler import StageProfiler
     from autonomy.runtime.rates import RateGroup
     from targets.board_run import warm_up_kernels
-    from targets.sim_construction import construction_stack_config, executive_config
+    from targets.sim_construction import construction_stack_config, executive_config, step_executive
 
     check_no_simulator("after the imports")
     cv2.setNumThreads(1)  # as ``rover bench``: per-core figures
@@ -287,14 +287,7 @@ def main(args: dict[str, Any]) -> int:
                 cm = construction_costmap(pipeline.terrain, zones.arena, zones.keep_out, soft_zones)
                 port.update_costmap(cm, estimate.pose)
         port.observe(estimate, pipeline.measured_speed_mps, pipeline.turn_pivot_x_m)
-        drive, _tool, evs = executive.step(
-            frame.stamp_s,
-            estimate,
-            frame.tool,
-            frame.battery,
-            pivot_x_m=pipeline.turn_pivot_x_m,
-            tilt_rad=pipeline.tilt_rad,
-        )
+        drive, _tool, evs = step_executive(executive, pipeline, frame, estimate)
         final, reason = pipeline.limit(frame, drive, estimate)
         if reason == "localization lost" and executive.lost:
             final, reason = drive, ""

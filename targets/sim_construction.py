@@ -12,7 +12,7 @@ Each tick (``hazards="map"``, the default: the rover's own stack)::
     at 2 Hz: cm = construction_costmap(terrain, ...)        the costmap, the excavation zone drivable
              port.update_costmap(cm, pose)                  -> the active PlannedNavigator (path check/replan)
     port.observe(estimate, measured speed, turn pivot)
-    drive, tool, events = executive.step(stamp, estimate, frame.tool, frame.battery)
+    drive, tool, events = step_executive(...)              executive.step with the frame, turn pivot and tilt
                                                             a GoTo steps its PlannedNavigator (one per goal)
     drive = pipeline.limit(frame, drive, estimate)          e-stop, stale inputs, lost (unless relocalizing)
     drive = port.guard(drive, pose)                         collision monitor + the bucket's sweep in turns
@@ -70,7 +70,7 @@ from autonomy.construction.planner import Plan, default_baseline, plan_mission, 
 from autonomy.construction.routes import disc_router
 from autonomy.mission.mission_file import Mission
 from autonomy.mission.site_zones import Box
-from autonomy.msgs import Commands, DriveCommand, Pose2D
+from autonomy.msgs import Commands, DriveCommand, Pose2D, PoseEstimate, SensorFrame, ToolCommand
 from autonomy.runtime.metrics import absolute_trajectory_error, position_nees
 from autonomy.runtime.navigator import NavigatorParams
 from autonomy.runtime.pipeline import Pipeline, PipelineConfig, RoverGeometry, mission_pipeline_config
@@ -119,6 +119,21 @@ class RunStopped(Exception):
 class ConstructionResult:
     summary: dict[str, Any]
     out_dir: Path
+
+
+def step_executive(
+    executive: Executive, pipeline: Pipeline, frame: SensorFrame, estimate: PoseEstimate
+) -> tuple[DriveCommand, ToolCommand, tuple[ExecutiveEvent, ...]]:
+    """The executive's tick fed from the pipeline: the frame's tool and battery, the turn pivot (the payload)
+    and the IMU's tilt (the dig's depth control). The build and the loop benchmark both step it here."""
+    return executive.step(
+        frame.stamp_s,
+        estimate,
+        frame.tool,
+        frame.battery,
+        pivot_x_m=pipeline.turn_pivot_x_m,
+        tilt_rad=pipeline.tilt_rad,
+    )
 
 
 def default_profile(hazards: str = "map") -> SimSensorProfile:
@@ -432,14 +447,7 @@ def run_construction_in_sim(
                         port.update_costmap(cm, estimate.pose)
                 port.observe(estimate, pipeline.measured_speed_mps, pipeline.turn_pivot_x_m)
             with stage_prof.stage("executive"):  # the tree, and the navigator's step inside a GoTo
-                drive, tool, evs = executive.step(
-                    frame.stamp_s,
-                    estimate,
-                    frame.tool,
-                    frame.battery,
-                    pivot_x_m=pipeline.turn_pivot_x_m,
-                    tilt_rad=pipeline.tilt_rad,
-                )
+                drive, tool, evs = step_executive(executive, pipeline, frame, estimate)
             with stage_prof.stage("limit"):
                 final, reason = pipeline.limit(frame, drive, estimate)
                 if reason == "localization lost" and executive.lost:

@@ -208,6 +208,8 @@ class ExecutiveConfig:
         if not self.tool_dump_rad < self.tool_carry_rad < self.tool_dig_rad:
             raise ValueError("ExecutiveConfig: need tool_dump_rad < tool_carry_rad < tool_dig_rad")
         hyst = self.dig_tilt_hysteresis_rad
+        if not (math.isfinite(hyst) and hyst >= 0.0):
+            raise ValueError(f"ExecutiveConfig.dig_tilt_hysteresis_rad: must be finite and >= 0, got {hyst!r}")
         for name in ("dig_max_pitch_rad", "dig_max_roll_rad"):
             v = getattr(self, name)
             if not (math.isfinite(v) and hyst < v <= math.pi / 2):
@@ -215,8 +217,6 @@ class ExecutiveConfig:
                     f"ExecutiveConfig.{name}: must be finite, above dig_tilt_hysteresis_rad ({hyst!r}) and at most "
                     f"pi/2, got {v!r}"
                 )
-        if not (math.isfinite(hyst) and hyst >= 0.0):
-            raise ValueError(f"ExecutiveConfig.dig_tilt_hysteresis_rad: must be finite and >= 0, got {hyst!r}")
         if not (math.isfinite(self.dig_pitch_gain) and self.dig_pitch_gain >= 0.0):
             raise ValueError(f"ExecutiveConfig.dig_pitch_gain: must be finite and >= 0, got {self.dig_pitch_gain!r}")
 
