@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 
 import numpy as np
@@ -105,3 +106,25 @@ def test_the_band_inside_the_known_site_edge_shows_only_the_edge() -> None:
     assert costs[0.0][0] == LETHAL and costs[0.15][0] < LETHAL  # inside the band: the edge's inflation only
     assert costs[0.0][1] == LETHAL and costs[0.15][1] == LETHAL  # past the band: still the rock
     assert costs[0.15][2] == LETHAL  # outside the site
+
+
+def test_a_frame_from_a_pitched_rover_is_fused_level_with_the_tilt_given() -> None:
+    """Pitched 8 deg nose down and rolled 3 deg (the rover in its own trench), the flat floor 1-4 m ahead
+    lies at z = 0. Fused as if level, it reads tens of cm low far out (a false pit); with the tilt it stays
+    within 1 cm (the tilt as the pipeline's ``TiltFilter`` reports it: positive pitch nose down)."""
+    tilt = (math.radians(3.0), math.radians(8.0))
+    frame = ray_cast_depth([], [], body_tilt=tilt)
+    pose = Pose2D(1.0, 2.0, 0.0)
+    for given, worst in ((None, 0.25), (tilt, 0.01)):
+        t = _model(register_heights=False)
+        assert t.fuse(frame, pose, given) > 0
+        h = t.map.heights_m
+        xx, _ = t.map.cell_centres()
+        far = np.isfinite(h) & (xx > 3.5)
+        assert np.count_nonzero(far) > 50
+        if given is None:
+            assert np.max(np.abs(h[far])) > worst
+        else:
+            assert np.max(np.abs(h[np.isfinite(h)])) < worst
+    with pytest.raises(ValueError, match="tilt_rad"):
+        _model().fuse(frame, pose, (0.0, math.nan))

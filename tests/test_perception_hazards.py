@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 from test_fiducials import mount_pose
 
-from autonomy.msgs import CameraInfo, DepthFrame
+from autonomy.mapping.elevation_map import compose
+from autonomy.msgs import CameraInfo, DepthFrame, Pose3D
 from autonomy.perception.hazards import BLOCKED, CRATER_CUES, FREE, UNKNOWN, HazardConfig, HazardDetector
 from autonomy.perception.volume import OrientedBox, volume_above_reference
 
@@ -29,12 +30,18 @@ def _roots(o: np.ndarray, d: np.ndarray, c: np.ndarray, r: float) -> tuple[np.nd
 
 
 def ray_cast_depth(
-    rocks: list[tuple[float, float, float]], craters: list[tuple[float, float, float, float]], noise: float = 0.0
+    rocks: list[tuple[float, float, float]],
+    craters: list[tuple[float, float, float, float]],
+    noise: float = 0.0,
+    body_tilt: tuple[float, float] = (0.0, 0.0),
 ) -> DepthFrame:
-    """Ground z = 0; rocks (x, y, r) are hemispheres; craters (x, y, radius, depth) spherical bowls."""
+    """Ground z = 0; rocks (x, y, r) are hemispheres; craters (x, y, radius, depth) spherical bowls. The rover
+    stands rolled and pitched by ``body_tilt`` (rad) about base_link's origin; the frame carries the nominal
+    ``MOUNT`` (base_link <- camera), as a real frame does."""
     v, u = np.mgrid[0 : INFO.height_px, 0 : INFO.width_px]
     rays_cam = np.stack([(u - INFO.cx_px) / INFO.fx_px, (v - INFO.cy_px) / INFO.fy_px, np.ones_like(u, float)], -1)
-    r, o = MOUNT.rotation(), MOUNT.translation()
+    cam = compose(Pose3D(0.0, 0.0, 0.0, body_tilt[0], body_tilt[1], 0.0), MOUNT)
+    r, o = cam.rotation(), cam.translation()
     d = rays_cam.reshape(-1, 3) @ r.T  # base_link directions; depth (optical z) = t
     with np.errstate(divide="ignore", invalid="ignore"):
         t = np.where(d[:, 2] < -1e-9, -o[2] / d[:, 2], np.inf)

@@ -87,3 +87,21 @@ def test_a_tag_seen_from_a_pitched_rover_is_read_as_from_a_level_one() -> None:
     assert np.allclose(out.tag_in_base.rotation(), tilt @ obs.tag_in_base.rotation())
     assert out.position_covariance_m2 == obs.position_covariance_m2 and out.tag_id == 3
     assert level_observation(obs, 0.0, 0.0).tag_in_base == pytest.approx(obs.tag_in_base)
+
+
+def test_the_rovers_own_acceleration_is_taken_out_of_the_gravity_reading() -> None:
+    """Level, speeding up at 0.3 m/s^2 for 3 s and turning at 0.5 rad/s at 0.2 m/s: under lunar gravity the
+    accelerometer alone leans the filter by degrees (the start reads as nose up, the turn as a roll); with the
+    wheels' acceleration given, it stays level. A non-finite motion term is refused."""
+    dt = 0.05
+    leaned, level = TiltFilter(), TiltFilter()
+    for k in range(60):
+        t = k * dt
+        ax, ay, az = gravity_reaction(0.0, 0.0)
+        imu = ImuReading(t, (0.0, 0.0, 0.5), (ax + 0.3, ay + 0.2 * 0.5, az))
+        leaned.update(imu)
+        level.update(imu, (0.3, 0.2 * 0.5))
+    assert math.degrees(abs(leaned.pitch_rad)) > 5.0 and math.degrees(abs(leaned.roll_rad)) > 1.5
+    assert abs(level.pitch_rad) < 1e-9 and abs(level.roll_rad) < 1e-9
+    with pytest.raises(ValueError, match="motion_accel_mps2"):
+        level.update(ImuReading(3.0, (0.0, 0.0, 0.0), gravity_reaction(0.0, 0.0)), (math.nan, 0.0))

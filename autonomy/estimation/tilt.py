@@ -10,11 +10,14 @@ is good:
     predict (gyro w = (wx, wy, wz), Euler kinematics, ZYX convention of ``Pose3D``):
         roll'  = roll  + dt (wx + sin(roll) tan(pitch) wy + cos(roll) tan(pitch) wz)
         pitch' = pitch + dt (cos(roll) wy - sin(roll) wz)
-    correct (specific force a = (ax, ay, az), the gravity reaction when the rover does not accelerate):
-        roll_a  = atan2(ay, az),   pitch_a = atan2(-ax, hypot(ay, az))
+    correct (specific force a = (ax, ay, az) less the rover's own acceleration m = (mx, my) in base_link,
+    from the wheels: mx = dv/dt forward, my = v wz centripetal; what is left is the gravity reaction):
+        roll_a  = atan2(ay - my, az),   pitch_a = atan2(-(ax - mx), hypot(ay - my, az))
         roll  += k (roll_a - roll),   pitch += k (pitch_a - pitch),   k = dt / time_constant_s
 
-so the accelerometer's errors are low-passed with ``time_constant_s`` while the gyro's bias can only lean
+The motion term matters under lunar gravity: on UCF build seed 7 (tenth session) the filter's pitch error
+was 0.3 deg (median) with the rover's |dv/dt| under 0.02 m/s^2 and 1.3-1.7 deg above 0.1 m/s^2 without it.
+So the accelerometer's remaining errors are low-passed with ``time_constant_s`` while the gyro's bias can only lean
 the estimate by about bias x time_constant_s. Positive pitch is nose down (REP-103: a positive rotation
 about +y, which points left).
 
@@ -55,10 +58,15 @@ class TiltFilter:
     def initialised(self) -> bool:
         return self._last_s is not None
 
-    def update(self, imu: ImuReading) -> None:
-        """Fold in one reading. A reading whose specific force does not point up (free fall, a bad sample)
-        only propagates the gyro."""
+    def update(self, imu: ImuReading, motion_accel_mps2: tuple[float, float] = (0.0, 0.0)) -> None:
+        """Fold in one reading; ``motion_accel_mps2``: the rover's own (forward, left) acceleration in
+        base_link (m/s^2, from the wheel odometry), taken out of the specific force. A reading whose specific
+        force does not point up (free fall, a bad sample) only propagates the gyro."""
+        mx, my = motion_accel_mps2
+        if not (math.isfinite(mx) and math.isfinite(my)):
+            raise ValueError(f"TiltFilter.update: motion_accel_mps2 must be finite, got {motion_accel_mps2}")
         ax, ay, az = imu.linear_acceleration_mps2
+        ax, ay = ax - mx, ay - my
         wx, wy, wz = imu.angular_velocity_radps
         level = az > 0.0
         roll_a = math.atan2(ay, az) if level else self.roll_rad

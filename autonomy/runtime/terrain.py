@@ -254,17 +254,26 @@ class TerrainModel:
         self._roll += k * (roll - self._roll)
         self._pitch += k * (pitch - self._pitch)
 
-    def base_pose(self, pose: Pose2D) -> Pose3D:
-        return Pose3D(pose.x_m, pose.y_m, self._base_height_m, self._roll, self._pitch, pose.yaw_rad)
+    def base_pose(self, pose: Pose2D, tilt_rad: tuple[float, float] | None = None) -> Pose3D:
+        """base_link in ``map`` for a depth frame: ``pose`` at ``base_height_m``, rolled and pitched by
+        ``tilt_rad`` (roll, pitch; the pipeline's ``TiltFilter``) when given, else by the accelerometer's
+        low-pass (``use_imu_tilt``) or level."""
+        roll, pitch = (self._roll, self._pitch) if tilt_rad is None else tilt_rad
+        return Pose3D(pose.x_m, pose.y_m, self._base_height_m, roll, pitch, pose.yaw_rad)
 
     def grid(self) -> GridSpec:
         x0, y0 = self.map.origin_m
         rows, cols = self.map.shape
         return GridSpec(x0, y0, self.params.cell_m, rows, cols)
 
-    def fuse(self, frame: DepthFrame, pose: Pose2D) -> int:
-        """Fuse one depth frame taken at ``pose``: elevation map and hazard votes. Returns the points used
+    def fuse(self, frame: DepthFrame, pose: Pose2D, tilt_rad: tuple[float, float] | None = None) -> int:
+        """Fuse one depth frame taken at ``pose``, with base_link rolled and pitched by ``tilt_rad`` (roll,
+        pitch, rad; None: ``base_pose``'s default): elevation map and hazard votes. Returns the points used
         (0 when the elevation map skipped the frame: the rover has not moved since the last fused one)."""
+        if tilt_rad is not None and not (
+            len(tilt_rad) == 2 and all(math.isfinite(a) and abs(a) < math.pi / 2 for a in tilt_rad)
+        ):
+            raise ValueError(f"TerrainModel.fuse: tilt_rad must be (roll, pitch), finite, within 90 deg: {tilt_rad}")
         prm = self.params
         self.mark_driven(pose)
         last = self._last_fused
@@ -275,7 +284,7 @@ class TerrainModel:
             or self._skipped_run + 1 >= prm.refuse_every
         )
         if moved:
-            used = self.map.fuse_depth(frame, self.base_pose(pose))
+            used = self.map.fuse_depth(frame, self.base_pose(pose, tilt_rad))
             self._last_fused = pose
             self._skipped_run = 0
         else:
@@ -416,6 +425,17 @@ class TerrainModel:
         d = self._edge_distance(grid)
         return None if d is None else np.asarray(d <= 0.0)
 
+    def graded(self, slope: FloatArray, step: FloatArray) -> tuple[FloatArray, FloatArray]:
+        """The fused map's ``slope`` and ``step`` layers as the costmap takes them: with ``map_layers_lethal``
+        off, capped just below the costmap's thresholds (costly, not blocked), except steps of
+        ``map_lethal_step_m`` or more (module docstring); unknown (NaN) stays unknown."""
+        if self.params.map_layers_lethal:
+            return slope, step
+        c = self.params.costmap
+        slope = np.minimum(slope, 0.99 * c.max_slope_deg)
+        tall = step >= self.params.map_lethal_step_m  # (NaN compares False: unknown stays unknown)
+        return slope, np.where(tall, step, np.minimum(step, 0.99 * c.max_step_m))
+
     def costmap(self) -> Costmap:
         """The traversability costmap of everything seen so far (module docstring)."""
         grid = self.grid()
@@ -428,11 +448,7 @@ class TerrainModel:
         outside = self._outside_site(grid)
         if outside is not None:
             hazard = np.where(outside, HAZARD_BLOCKED, hazard).astype(np.uint8)
-        if not self.params.map_layers_lethal:  # graded just below the thresholds: costly, not blocked
-            c = self.params.costmap
-            slope = np.minimum(slope, 0.99 * c.max_slope_deg)
-            tall = step >= self.params.map_lethal_step_m  # (NaN compares False: unknown stays unknown)
-            step = np.where(tall, step, np.minimum(step, 0.99 * c.max_step_m))
+        slope, step = self.graded(slope, step)
         return Costmap.from_layers(
             grid, self.params.costmap, slope_deg=slope, step_m=step, hazard=hazard, keep_out_boxes=self._keep_out
         )
