@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 
 from autonomy.runtime.metrics import absolute_trajectory_error, position_errors_m
@@ -163,3 +164,31 @@ def test_the_turn_pivot_follows_the_payload_not_a_bump() -> None:
     assert pipeline.turn_pivot_x_m == pytest.approx(0.24)
     with pytest.raises(ValueError, match=r"TurnPivot\.max_m"):
         TurnPivot(0.01, -0.1)
+
+
+def test_depth_is_fused_with_the_imu_tilt_and_not_at_all_from_a_tipping_rover() -> None:
+    """``Pipeline.map_depth``: the tilt filter's roll and pitch go to the terrain model (the flat floor seen
+    from a rover pitched 8 deg stays at z = 0 in the map); past ``max_map_tilt_rad`` the frame is not fused."""
+    from test_perception_hazards import ray_cast_depth
+    from test_tilt import gravity_reaction
+
+    from autonomy.msgs import ImuReading, Pose2D, SensorFrame
+    from autonomy.runtime.pipeline import Pipeline, PipelineConfig, RoverGeometry
+
+    def fused(pitch: float) -> tuple[Pipeline, int]:
+        pipeline = Pipeline(PipelineConfig("r1", RoverGeometry(0.1, 0.5), Pose2D(1.0, 2.0, 0.0), (), ()))
+        imu = ImuReading(0.0, (0.0, 0.0, 0.0), gravity_reaction(0.0, pitch))
+        depth = ray_cast_depth([], [], body_tilt=(0.0, pitch))
+        frame = SensorFrame("r1", 0.0, None, imu, depth=depth)
+        estimate, _ = pipeline.estimate(frame, ())
+        return pipeline, pipeline.map_depth(frame, estimate)
+
+    pipeline, used = fused(math.radians(8.0))
+    assert used > 0 and pipeline.frames_too_tilted == 0
+    assert pipeline.terrain is not None
+    h = pipeline.terrain.map.heights_m
+    assert np.nanmax(np.abs(h)) < 0.01
+    pipeline, used = fused(math.radians(40.0))
+    assert used == 0 and pipeline.frames_too_tilted == 1
+    with pytest.raises(ValueError, match="max_map_tilt_rad"):
+        PipelineConfig("r1", RoverGeometry(0.1, 0.5), Pose2D(0.0, 0.0, 0.0), (), (), max_map_tilt_rad=2.0)

@@ -144,6 +144,9 @@ class PipelineConfig:
     tilt_depth: bool = True
     # the tilt filter's accelerometer read less the rover's own acceleration from the wheels (``TiltFilter.update``)
     tilt_motion: bool = True
+    # a depth frame taken with base_link rolled or pitched past this is not fused (the rover is tipping over;
+    # UCF build seed 4 tipped to 112 deg of roll in the tenth session's runs)
+    max_map_tilt_rad: float = math.radians(30.0)
 
     def __post_init__(self) -> None:
         if self.fiducial_detector not in FIDUCIAL_DETECTORS:
@@ -152,6 +155,8 @@ class PipelineConfig:
             )
         if self.navigation not in NAVIGATION_MODES:
             raise ValueError(f"PipelineConfig.navigation: must be one of {NAVIGATION_MODES}, got {self.navigation!r}")
+        if not (math.isfinite(self.max_map_tilt_rad) and 0.0 < self.max_map_tilt_rad < math.pi / 2):
+            raise ValueError(f"PipelineConfig.max_map_tilt_rad: must be in (0, pi/2), got {self.max_map_tilt_rad}")
         if self.waypoint_yaws_rad and len(self.waypoint_yaws_rad) != len(self.waypoints):
             raise ValueError(
                 f"PipelineConfig.waypoint_yaws_rad: {len(self.waypoint_yaws_rad)} headings for "
@@ -261,6 +266,7 @@ class Pipeline:
             self.navigator = PlannedNavigator(goals, config.navigator, landmarks=config.landmarks, walls=config.walls)
         self._mapping_rate = RateGroup("mapping", config.perception_hz)
         self._measured_speed_mps = 0.0
+        self.frames_too_tilted = 0  # depth frames not fused: base_link past ``max_map_tilt_rad``
         self._last_odom_s: float | None = None
         self._depth_points = 0
         self._monitor_action = ""
@@ -393,6 +399,9 @@ class Pipeline:
         if frame.depth is None or not self._mapping_rate.due(frame.stamp_s):
             return 0
         tilt = self.tilt_rad if self.config.tilt_depth and self._tilt.initialised else None
+        if tilt is not None and max(abs(tilt[0]), abs(tilt[1])) > self.config.max_map_tilt_rad:
+            self.frames_too_tilted += 1  # tipping (or tipped) over: the view is no map of the ground
+            return 0
         return self.terrain.fuse(frame.depth, estimate.pose, tilt)
 
     def decide(self, stamp_s: float, estimate: PoseEstimate) -> RunStatus:
