@@ -284,7 +284,9 @@ def main(args: dict[str, Any]) -> int:
         if pipeline.terrain is not None:
             pipeline.map_depth(frame, estimate)
             if planning.due(frame.stamp_s):
-                cm = construction_costmap(pipeline.terrain, zones.arena, zones.keep_out, soft_zones)
+                cm = construction_costmap(
+                    pipeline.terrain, zones.arena, zones.keep_out, soft_zones, (zones.obstacle_zone,)
+                )
                 port.update_costmap(cm, estimate.pose)
         port.observe(estimate, pipeline.measured_speed_mps, pipeline.turn_pivot_x_m)
         drive, _tool, evs = step_executive(executive, pipeline, frame, estimate)

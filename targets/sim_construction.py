@@ -442,7 +442,9 @@ def run_construction_in_sim(
                     pipeline.map_depth(frame, estimate)
                 if planning.due(frame.stamp_s):
                     with stage_prof.stage("decide.costmap"):
-                        cm = construction_costmap(pipeline.terrain, zones.arena, zones.keep_out, soft_zones)
+                        cm = construction_costmap(
+                            pipeline.terrain, zones.arena, zones.keep_out, soft_zones, (zones.obstacle_zone,)
+                        )
                     with stage_prof.stage("decide.plan"):
                         port.update_costmap(cm, estimate.pose)
                 port.observe(estimate, pipeline.measured_speed_mps, pipeline.turn_pivot_x_m)

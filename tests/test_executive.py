@@ -10,6 +10,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 import pytest
 
 from autonomy.construction.executive import Executive, ExecutiveConfig, ExecutiveEvent
@@ -18,7 +19,7 @@ from autonomy.construction.planner import Cycle, plan_mission
 from autonomy.mission.mission_file import load_mission
 from autonomy.mission.site_zones import Box
 from autonomy.msgs import DriveCommand, Pose2D, PoseEstimate, ToolState
-from autonomy.navigation.costmap import LETHAL, Costmap, GridSpec
+from autonomy.navigation.costmap import HAZARD_BLOCKED, LETHAL, Costmap, GridSpec
 from autonomy.runtime.terrain import TerrainModel, TerrainParams
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -443,14 +444,25 @@ def test_the_construction_costmap_reads_the_dig_zone_drivable_and_keeps_the_wall
     xx = g.origin_x_m + (np.arange(g.cols) + 0.5) * g.resolution_m
     yy = g.origin_y_m + (np.arange(g.rows) + 0.5) * g.resolution_m
     x, y = np.meshgrid(xx, yy)
+
+    def near(px: float, py: float) -> npt.NDArray[np.bool_]:
+        return np.asarray((np.abs(x - px) < 0.1) & (np.abs(y - py) < 0.1))
+
     step = np.zeros(g.shape)
-    pits = ((np.abs(x - 1.5) < 0.1) & (np.abs(y - 3.0) < 0.1)) | ((np.abs(x - 6.5) < 0.1) & (np.abs(y - 1.0) < 0.1))
-    step[pits] = 0.2  # a cut's edge in the dig zone, and a step in the construction zone
+    step[near(1.5, 3.0) | near(6.5, 1.0)] = 0.2  # a cut's edge in the dig zone, and a step in the construction zone
+    step[near(6.5, 3.5)] = 0.3  # a tall step (``TerrainParams.map_lethal_step_m``: 0.25)
     hazard = np.zeros(g.shape, dtype=np.uint8)
+    hazard[near(4.0, 2.0)] = HAZARD_BLOCKED  # a rock, as the hazard detector's votes see it
     monkeypatch.setattr(terrain, "layers", lambda: (np.zeros(g.shape), step, hazard))
     cm = construction_costmap(terrain, ARENA, (), (DIG_ZONE,))
-    assert cm.cost_at(1.5, 3.0) < LETHAL
-    assert cm.cost_at(6.5, 1.0) == LETHAL
+    assert cm.cost_at(1.5, 3.0) == 0
+    # the fused map's low steps are costly, not lethal, as ``TerrainModel.costmap`` grades them: map drift left
+    # false 10-20 cm steps across the obstacle zone (UCF build seed 7: no path through it all run)
+    assert 0 < cm.cost_at(6.5, 1.0) < LETHAL
+    assert cm.cost_at(6.5, 3.5) == LETHAL and cm.cost_at(4.0, 2.0) == LETHAL
+    rocky = construction_costmap(terrain, ARENA, (), (DIG_ZONE,), (Box(6.0, 0.5, 7.0, 1.5),))
+    assert rocky.cost_at(6.5, 1.0) == LETHAL  # inside an obstacle zone the map's low steps still block
+    assert rocky.cost_at(1.5, 3.0) == 0
     assert cm.cost_at(-0.05, 2.0) == LETHAL and cm.cost_at(8.15, 2.0) == LETHAL  # outside the arena
 
 
