@@ -135,12 +135,12 @@ class PipelineConfig:
     wall_refuse_yaw_rad: float = math.radians(2.0)
     wall_refuse_period_s: float = 5.0
     tilt: TiltParams = field(default_factory=TiltParams)  # base_link's roll and pitch from the IMU (``tilt_rad``)
-    # depth frames fused into the terrain map with base_link's roll and pitch from ``tilt`` (False: level, or the
-    # terrain model's own accelerometer low-pass). Fused level, a frame from the rover pitched 8 deg nose down in
-    # the dug ground puts the flat floor 3 m ahead 0.42 m low. Measured on the UCF build (tenth session): seed 9's
-    # map 100 s in had 2,871 of its 6,703 seen cells across the obstacle and construction zones off by more than
-    # 10 cm, with the tilt 112 of 988 (the runs part ways; seed 7 at 200 s: 4,482 of 7,501 and 2,035 of 4,994).
-    # Seed 9 built 0 cm3 level (every haul's plan blocked), 26,199 with the tilt
+    # depth frames fused into the terrain map with base_link's roll and pitch from ``tilt`` (False: level).
+    # Fused level, a frame from the rover pitched 8 deg nose down in the dug ground puts the flat floor 3 m
+    # ahead 0.42 m low. Measured on the UCF build (tenth session): seed 9's map 100 s in had 2,871 of its
+    # 6,703 seen cells across the obstacle and construction zones off by more than 10 cm, with the tilt 112 of
+    # 988 (the runs part ways; seed 7 at 200 s: 4,482 of 7,501 and 2,035 of 4,994). Seed 9 built 0 cm3 level
+    # (every haul's plan blocked), 26,199 with the tilt
     tilt_depth: bool = True
     # the tilt filter's accelerometer read less the rover's own acceleration from the wheels (``TiltFilter.update``)
     tilt_motion: bool = True
@@ -394,8 +394,6 @@ class Pipeline:
         """Fuse the tick's depth frame (at the perception rate) into the terrain model; points used."""
         if self.terrain is None:
             return 0
-        if frame.imu is not None:
-            self.terrain.observe_imu(frame.imu)
         if frame.depth is None or not self._mapping_rate.due(frame.stamp_s):
             return 0
         tilt = self.tilt_rad if self.config.tilt_depth and self._tilt.initialised else None

@@ -10,7 +10,7 @@ State (one grid, the elevation map's window in ``map``; rows y, columns x, ``cel
 Per depth frame (``fuse``)::
 
     base pose  (x, y, yaw) from the estimator, z = base_height_m (0: base_link on the ground, REP-105),
-               roll = pitch = 0 (or, with ``use_imu_tilt``, from the low-passed accelerometer)
+               roll, pitch from the caller (the pipeline's ``TiltFilter``: gyro + gravity), else level
     datum      with ``register_heights``, the frame's z offset + tilt is re-fitted against the map's confident
                cells (ElevationMap._register): heights stay consistent across frames on a slope
     map        ElevationMap.fuse_depth(frame, base pose)
@@ -54,7 +54,7 @@ import numpy.typing as npt
 
 from autonomy.mapping.elevation_map import ElevationMap, ElevationMapConfig
 from autonomy.mission.site_zones import Box
-from autonomy.msgs import DepthFrame, ImuReading, Pose2D, Pose3D
+from autonomy.msgs import DepthFrame, Pose2D, Pose3D
 from autonomy.navigation.costmap import (
     HAZARD_BLOCKED,
     HAZARD_FREE,
@@ -102,15 +102,10 @@ class TerrainParams:
     use_hazards: bool = True  # the hazard detector's votes (rocks, craters) beside the elevation layers
     hits_blocked: int = 2
     hits_max: int = 4
-    # roll/pitch of base_link from the low-passed accelerometer; off by default: under lunar gravity (1.62 m/s^2)
-    # the rover's own 0.5 m/s^2 accelerations tilt the measured gravity by up to 17 deg, far worse than
-    # assuming level (the arenas are flat to a few degrees; the hazard detector fits its own ground plane)
-    use_imu_tilt: bool = False
     # register each frame's height datum (z offset + tilt) against the map's confident cells
     # (ElevationMap._register): the base pose assumes level at a fixed height, which on the open site's 3 deg
     # slope tilted each frame by ~0.2 m at 4 m and left seams of up to 0.3 m between frames from different poses
     register_heights: bool = True
-    tilt_filter: float = 0.02  # low-pass weight of each accelerometer sample for roll/pitch
     # a frame from (nearly) the pose of the last fused frame is not fused into the elevation map again (its
     # hazard votes still count): re-registering the same view over and over walked the height datum of far
     # cells (measured: a false 10 cm ramp grew at 1 m from a rover standing still for 30 s at UCF, seed 2,
@@ -157,8 +152,6 @@ class TerrainParams:
             raise ValueError(f"TerrainParams.cell_m: must be > 0, got {self.cell_m}")
         if not (1 <= self.hits_blocked <= self.hits_max <= 100):
             raise ValueError(f"TerrainParams: need 1 <= hits_blocked <= hits_max <= 100, got {self}")
-        if not 0.0 < self.tilt_filter <= 1.0:
-            raise ValueError(f"TerrainParams.tilt_filter: must be in (0, 1], got {self.tilt_filter}")
         if not (math.isfinite(self.max_height_variance_m2) and self.max_height_variance_m2 > 0.0):
             raise ValueError("TerrainParams.max_height_variance_m2: must be > 0")
         if not (math.isfinite(self.site_edge_clear_m) and self.site_edge_clear_m >= 0.0):
@@ -223,9 +216,6 @@ class TerrainModel:
         self._hazards = HazardDetector(params.hazard)
         self._hits = np.zeros(self.map.shape, dtype=np.int16)
         self._hits_origin = self.map.origin_m
-        self._roll = 0.0
-        self._pitch = 0.0
-        self._tilt_init = False
         self._edge_d: FloatArray | None = None  # signed distance (m) inside the site's edge, per cell
         self._edge_d_for: GridSpec | None = None
         self.obstacles_seen = 0
@@ -238,27 +228,11 @@ class TerrainModel:
 
     # -- inputs ------------------------------------------------------------------------------------------
 
-    def observe_imu(self, imu: ImuReading) -> None:
-        """Low-pass roll and pitch from the specific force (the gravity reaction, +z up at rest)."""
-        if not self.params.use_imu_tilt:
-            return
-        ax, ay, az = imu.linear_acceleration_mps2
-        if not (az > 0.0 and math.isfinite(ax) and math.isfinite(ay)):
-            return
-        roll = math.atan2(ay, az)
-        pitch = math.atan2(-ax, math.hypot(ay, az))
-        if not self._tilt_init:
-            self._roll, self._pitch, self._tilt_init = roll, pitch, True
-            return
-        k = self.params.tilt_filter
-        self._roll += k * (roll - self._roll)
-        self._pitch += k * (pitch - self._pitch)
-
     def base_pose(self, pose: Pose2D, tilt_rad: tuple[float, float] | None = None) -> Pose3D:
         """base_link in ``map`` for a depth frame: ``pose`` at ``base_height_m``, rolled and pitched by
-        ``tilt_rad`` (roll, pitch; the pipeline's ``TiltFilter``) when given, else by the accelerometer's
-        low-pass (``use_imu_tilt``) or level."""
-        roll, pitch = (self._roll, self._pitch) if tilt_rad is None else tilt_rad
+        ``tilt_rad`` (roll, pitch; the pipeline's ``TiltFilter``: a gyro + gravity filter, where an accelerometer
+        low-pass alone leaned up to 17 deg under the rover's own accelerations in lunar gravity), else level."""
+        roll, pitch = (0.0, 0.0) if tilt_rad is None else tilt_rad
         return Pose3D(pose.x_m, pose.y_m, self._base_height_m, roll, pitch, pose.yaw_rad)
 
     def grid(self) -> GridSpec:
@@ -268,7 +242,7 @@ class TerrainModel:
 
     def fuse(self, frame: DepthFrame, pose: Pose2D, tilt_rad: tuple[float, float] | None = None) -> int:
         """Fuse one depth frame taken at ``pose``, with base_link rolled and pitched by ``tilt_rad`` (roll,
-        pitch, rad; None: ``base_pose``'s default): elevation map and hazard votes. Returns the points used
+        pitch, rad; None: level): elevation map and hazard votes. Returns the points used
         (0 when the elevation map skipped the frame: the rover has not moved since the last fused one)."""
         if tilt_rad is not None and not (
             len(tilt_rad) == 2 and all(math.isfinite(a) and abs(a) < math.pi / 2 for a in tilt_rad)
