@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from autonomy.estimation.landmark_ekf import LandmarkEkf, LandmarkEkfParams, UpdateResult
+from autonomy.mapping.elevation_map import compose
 from autonomy.mission.site_zones import PRESET_ZONES
 from autonomy.msgs import CameraInfo, DepthFrame, Pose2D, Pose3D, WallLine, WallObservation
 from autonomy.perception.walls import WallConfig, WallDetector, fit_wall_line
@@ -29,22 +30,32 @@ def _mount() -> Pose3D:
     return Pose3D(0.30, 0.0, 0.60, roll, pitch_, yaw)
 
 
-def _wall_depth(distance_m: float, normal_rad: float, w: int = 160, h: int = 120) -> DepthFrame:
-    """A depth image of one vertical plane (0.6 m high, from the floor) at ``distance_m`` from base_link's origin
-    along ``normal_rad`` in base_link, on a flat floor; the rays that miss both give no return."""
+def _wall_depth(
+    distance_m: float,
+    normal_rad: float,
+    w: int = 160,
+    h: int = 120,
+    wall_height_m: float = 0.6,
+    body_tilt: tuple[float, float] = (0.0, 0.0),
+) -> DepthFrame:
+    """A depth image of one vertical plane (``wall_height_m`` high, from the floor) at ``distance_m`` from
+    base_link's origin along ``normal_rad`` in the level base frame, on a flat floor; the rays that miss both
+    give no return. The rover stands rolled and pitched by ``body_tilt`` (rad) about base_link's origin; the
+    frame carries the nominal mount, as a real frame does."""
     f = (w / 2) / math.tan(math.radians(35.0))
     info = CameraInfo(w, h, f, f, w / 2, h / 2, (0.0, 0.0, 0.0, 0.0, 0.0))
     mount = _mount()
     v, u = np.mgrid[0:h, 0:w]
     rays_cam = np.stack([(u - w / 2) / f, (v - h / 2) / f, np.ones((h, w))], axis=-1)  # z = 1 along the axis
-    rot, t = mount.rotation(), mount.translation()
+    cam = compose(Pose3D(0.0, 0.0, 0.0, body_tilt[0], body_tilt[1], 0.0), mount)
+    rot, t = cam.rotation(), cam.translation()
     rays = rays_cam @ rot.T  # base_link directions per unit of depth
     n = np.array([math.cos(normal_rad), math.sin(normal_rad), 0.0])
     along_n = rays @ n
     with np.errstate(divide="ignore", invalid="ignore"):
         z_wall = (distance_m - t @ n) / along_n
         z_floor = -t[2] / rays[..., 2]
-    hit_wall = (along_n > 1e-6) & (t[2] + z_wall * rays[..., 2] <= 0.6) & (z_wall > 0)
+    hit_wall = (along_n > 1e-6) & (t[2] + z_wall * rays[..., 2] <= wall_height_m) & (z_wall > 0)
     hit_floor = (rays[..., 2] < -1e-6) & (z_floor > 0)
     depth = np.full((h, w), np.nan)
     depth[hit_floor] = z_floor[hit_floor]
@@ -63,6 +74,25 @@ def test_detector_finds_a_wall_plane_at_its_distance_and_bearing(distance_m: flo
     assert o.length_m >= 0.8 and o.points >= 25
     cov = np.array(o.covariance)
     assert np.all(np.linalg.eigvalsh(cov) > 0.0)
+
+
+@pytest.mark.parametrize("tilt_deg", [(0.0, 8.0), (-5.0, -6.0)])
+def test_a_tilted_rover_sees_the_wall_where_it_is_given_its_tilt(tilt_deg: tuple[float, float]) -> None:
+    """Pitched nose down in a dig pit, the floor ahead reads high in base_link: without the tilt it fills the wall
+    band and the line found is not the wall (or the wall's range is off); with it, the wall is at its range."""
+    tilt = (math.radians(tilt_deg[0]), math.radians(tilt_deg[1]))
+    frame = _wall_depth(4.0, 0.0, wall_height_m=1.2, body_tilt=tilt)
+    level = WallDetector().detect(frame, tilt)
+    assert len(level) >= 1
+    assert level[0].range_m == pytest.approx(4.0, abs=0.03)
+    assert math.degrees(level[0].normal_rad) == pytest.approx(0.0, abs=0.5)
+    blind = WallDetector().detect(frame)
+    assert not blind or abs(blind[0].range_m - 4.0) > 0.05 or abs(math.degrees(blind[0].normal_rad)) > 0.5
+
+
+def test_a_bad_tilt_is_refused() -> None:
+    with pytest.raises(ValueError, match="tilt_rad"):
+        WallDetector().detect(_wall_depth(2.0, 0.0), (0.0, math.nan))
 
 
 def test_low_things_are_not_walls() -> None:

@@ -362,8 +362,11 @@ class Pipeline:
             )
         ):
             return
+        tilt = self.tilt_rad if self.config.tilt_depth and self._tilt.initialised else None
+        if tilt is not None and max(abs(tilt[0]), abs(tilt[1])) > cfg.max_map_tilt_rad:
+            return  # tipping over: no wall in view is level enough to fit
         with self._stage("perceive.walls"):
-            seen = detector.detect(depth)
+            seen = detector.detect(depth, tilt)
         self.walls_seen += len(seen)
         results = [self._ekf.update_wall(wall, cfg.walls) for wall in seen]  # every one, not only up to the first
         if any(results):
