@@ -14,7 +14,7 @@ import numpy.typing as npt
 import pytest
 
 from autonomy.construction.executive import Executive, ExecutiveConfig, ExecutiveEvent
-from autonomy.construction.navigation import NavigationPort, construction_costmap
+from autonomy.construction.navigation import NavigationPort, construction_costmap, construction_navigator_params
 from autonomy.construction.planner import Cycle, plan_mission
 from autonomy.mission.mission_file import load_mission
 from autonomy.mission.site_zones import Box
@@ -373,14 +373,20 @@ class _PivotingRover(_TrackedRover):
         self.pose = Pose2D(self.pose.x_m - lateral * math.sin(yaw), self.pose.y_m + lateral * math.cos(yaw), yaw)
 
 
-@pytest.mark.parametrize("told", [True, False])
-def test_a_loaded_rover_pivoting_ahead_of_base_link_dumps_on_the_pile_when_told_where_it_pivots(told: bool) -> None:
+@pytest.mark.parametrize(("told", "last_cm"), [(True, True), (False, True), (True, False), (False, False)])
+def test_a_loaded_rover_pivoting_ahead_of_base_link_dumps_on_the_pile_when_told_where_it_pivots(
+    told: bool, last_cm: bool
+) -> None:
     """The navigation steers the pivot point (``NavigationPort``, ``_GoTo``): told the pivot, the loaded rover
-    reaches its dump stand and the pile lands where planned; steering base_link instead, each turn swings it
-    off its path and its goal."""
+    reaches its dump stand and the pile lands where planned. Steering base_link instead, each turn swings it off
+    its path and its goal: it never settled there, until the last cm along the approach line
+    (``RegulatedPursuitParams.final_approach_m``, on in the build) took the steering at the point out of them."""
     mission = load_mission(UCF)
     cycle = plan_mission(mission).cycles[0]
-    port = NavigationPort(dig_zones=(DIG_ZONE,))
+    params = construction_navigator_params()
+    if not last_cm:
+        params = replace(params, pursuit=replace(params.pursuit, final_approach_m=0.0))
+    port = NavigationPort(params, dig_zones=(DIG_ZONE,))
     ex = Executive([cycle], ExecutiveConfig(measure=False), follower_factory=port.follower)
     rover = _PivotingRover(mission.rovers[0].start)
     events = _run(ex, port, rover, _costmap([]), 300.0, pivot=(lambda r: r.pivot_now()) if told else (lambda r: 0.0))
@@ -390,7 +396,7 @@ def test_a_loaded_rover_pivoting_ahead_of_base_link_dumps_on_the_pile_when_told_
         if rover.dumped
         else math.inf
     )
-    if told:
+    if told or last_cm:
         assert "cycle_completed" in kinds, kinds
         assert miss < 0.1
     else:

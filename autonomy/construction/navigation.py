@@ -96,7 +96,10 @@ def construction_navigator_params(
     # estimator), and the executive's own checkpoints relocalize after the dig
     out = replace(
         base,
-        pursuit=replace(base.pursuit, max_speed_mps=max_speed_mps),
+        # the last cm to a dig or dump stand along its heading (``RegulatedPursuitParams.final_approach_m``):
+        # steering at the goal point from a few cm away turned the rover back and forth at the dig stand for
+        # 60-150 s (UCF seed 1, eleventh session: a cycle aborted)
+        pursuit=replace(base.pursuit, max_speed_mps=max_speed_mps, final_approach_m=0.25),
         no_path_timeout_s=8.0,
         max_map_clears=0,  # the NavigationPort clears the map itself after a failed navigation
         wall_views=False,

@@ -23,6 +23,19 @@ One tick::
                |w| = clip(sqrt(2 max_yaw_accel |dyaw| ) , min_rotate_radps, max_yaw_rate) (no overshoot);
                done when |dyaw| < yaw_tolerance_rad (or no goal heading). Leaves ALIGN again only if the
                position error grows past 2 xy_tolerance_m.
+    last cm    (``final_approach_m`` > 0) within final_approach_m of the goal (a leg's end too): the
+               approach line runs through the goal along the path's last stretch (direction u); a = (p - g) . u
+               (along: > 0 past the goal), l = (p - g) . u_perp. With |l| <= final_lateral_tolerance_m: turn in
+               place square to u (the rear leading on a reverse path) while off by more than rotate_exit_rad,
+               then straight along it, |v| = max(approach_min_speed, min(max_speed, sqrt(2 approach_decel
+               |a|))) towards the goal, w = rotate_gain dyaw; ALIGN once |a| <= xy_tolerance_m, and ALIGN is
+               left again only past final_approach_m / 2 from the goal (the turn to the goal heading about a
+               pivot that is not base_link's moves it by cm: the turn is the last act). Off the line, the rover
+               makes for the line's point 2 final_approach_m before the goal, and the ordinary pursuit takes
+               over once it is out of the zone. Steering at a point a few cm away instead turns the rover by
+               tens of degrees for each cm it is off, and near a wall it never settled (UCF build, eleventh
+               session: 60-150 s turning back and forth at the dig stand, 4 cm from the goal; 5 s at a leg's
+               end among the rocks, the loaded rover's rear swinging into one).
 
 Rate limits |dv| <= max_accel dt and |dw| <= max_yaw_accel dt, with dt = stamp_s - previous stamp
 (``control_period_s`` on the first call, capped at ``max_dt_s``).
@@ -35,6 +48,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 import numpy as np
+import numpy.typing as npt
 
 from autonomy.msgs import DriveCommand, Pose2D, PoseEstimate, wrap_angle_rad
 from autonomy.navigation.costmap import MAX_GRADED_COST, Costmap
@@ -71,6 +85,9 @@ class RegulatedPursuitParams:
     xy_tolerance_m: float = 0.03  # below the 5 cm target: margin for the last tick's motion
     yaw_tolerance_rad: float = math.radians(1.5)  # below the 3 deg target
     min_rotate_radps: float = 0.05
+    # the last cm along the goal heading (module docstring, "last cm"; 0: off, the point is steered at to the end)
+    final_approach_m: float = 0.0
+    final_lateral_tolerance_m: float = 0.04
     # tighter arcs than this are turned in place instead (inf: never): a skid-steer slides sideways on tight
     # arcs, which its wheel odometry does not see (sim: 2 cm/m of drift at |kappa| < 0.1/m, 11 cm/m at 0.5-1/m,
     # 27 cm/m at 2-4/m; a turn in place 1-3 cm per 150 deg)
@@ -94,6 +111,7 @@ class RegulatedPursuitParams:
             "yaw_tolerance_rad",
             "control_period_s",
             "max_dt_s",
+            "final_lateral_tolerance_m",
         ):
             v = getattr(self, name)
             if not (math.isfinite(v) and v > 0.0):
@@ -102,6 +120,10 @@ class RegulatedPursuitParams:
             v = getattr(self, name)
             if not 0.0 < v <= 1.0:
                 raise ValueError(f"RegulatedPursuitParams.{name}: must be in (0, 1], got {v}")
+        if not (math.isfinite(self.final_approach_m) and self.final_approach_m >= 0.0):
+            raise ValueError(
+                f"RegulatedPursuitParams.final_approach_m: must be >= 0 (0: off), got {self.final_approach_m}"
+            )
         if self.lookahead_max_m < self.lookahead_min_m:
             raise ValueError("RegulatedPursuitParams: lookahead_max_m < lookahead_min_m")
         if not (self.max_track_curvature_per_m > 0.0):
@@ -133,6 +155,19 @@ def _clip(v: float, lo: float, hi: float) -> float:
     return lo if v < lo else hi if v > hi else v
 
 
+def _approach_direction(pts: npt.NDArray[np.float64], goal_yaw_rad: float | None) -> tuple[float, float]:
+    """Unit direction of travel into the goal: the path's last stretch at least 1 cm long (the goal heading, or
+    x, when there is none)."""
+    gx, gy = float(pts[-1, 0]), float(pts[-1, 1])
+    for k in range(len(pts) - 2, -1, -1):
+        dx, dy = gx - float(pts[k, 0]), gy - float(pts[k, 1])
+        n = math.hypot(dx, dy)
+        if n >= 0.01:
+            return dx / n, dy / n
+    yaw = 0.0 if goal_yaw_rad is None else goal_yaw_rad
+    return math.cos(yaw), math.sin(yaw)
+
+
 class RegulatedPurePursuit:
     """Follows planner ``Path``s (see the module docstring). ``step`` is the control tick."""
 
@@ -142,6 +177,8 @@ class RegulatedPurePursuit:
         self._cum = np.zeros(1)
         self._seg = 0
         self._phase = FollowPhase.IDLE
+        self._off_line = False  # the last cm: making for the line before the goal (``_final_approach``)
+        self._approach_dir = (1.0, 0.0)  # unit direction of the path's last stretch (``_approach_direction``)
         self._last_stamp_s: float | None = None
         self._v = 0.0
         self._w = 0.0
@@ -186,12 +223,15 @@ class RegulatedPurePursuit:
     def _set_path(self, path: Path | None) -> None:
         self._path = path
         self._seg = 0
+        self._off_line = False
         if path is None:
             self._phase = FollowPhase.IDLE
             return
         pts = path.points_xy_m
         self._cum = np.concatenate([[0.0], np.cumsum(np.hypot(*np.diff(pts, axis=0).T))])
         self._phase = FollowPhase.TRACK
+        # the approach line's direction: the last stretch of the path at least 1 cm long (else the goal heading)
+        self._approach_dir = _approach_direction(pts, path.goal_yaw_rad)
 
     def _project(self, path: Path, x: float, y: float) -> tuple[float, float, int]:
         """(s of the closest point, its distance, segment) over the segments from the current one on."""
@@ -216,6 +256,52 @@ class RegulatedPurePursuit:
         f = 0.0 if seg <= 0.0 else (s - float(self._cum[i])) / seg
         return float(pts[i, 0] + f * (pts[i + 1, 0] - pts[i, 0])), float(pts[i, 1] + f * (pts[i + 1, 1] - pts[i, 1]))
 
+    def _final_approach(
+        self,
+        path: Path,
+        pose: Pose2D,
+        final: tuple[float, float],
+        stamp_s: float,
+        s: float,
+        d_goal: float,
+        cross: float,
+        yaw_err: float,
+    ) -> tuple[float, float, bool]:
+        """The last cm (module docstring): (v, w, in place) within ``final_approach_m`` of the path's end.
+        Off the approach line by more than ``final_lateral_tolerance_m``, the rover makes for the point 2
+        ``final_approach_m`` before the goal on that line (forwards or backwards, whichever faces it; turning in
+        place only past ``rotate_enter_rad``) until it is out of the zone, where the ordinary pursuit brings it
+        back onto the line."""
+        prm = self.params
+        along, lateral = final
+        # off the line: until out of the final zone (``_control`` resets it)
+        self._off_line = self._off_line or abs(lateral) > prm.final_lateral_tolerance_m
+        ux, uy = self._approach_dir
+        u_yaw = math.atan2(uy, ux)
+        if not self._off_line:  # square to the approach line (the rear leading on a reverse path), then along it
+            heading_err = wrap_angle_rad(u_yaw + (math.pi if path.reverse else 0.0) - pose.yaw_rad)
+            facing = math.cos(pose.yaw_rad - u_yaw)  # > 0: base_link's x points along the approach
+            dist = abs(along)
+            sign = -math.copysign(1.0, along) * math.copysign(1.0, facing)
+            enter = prm.rotate_exit_rad
+        else:  # back onto the line well before the goal: the ordinary pursuit takes over once out of the zone
+            gx, gy = path.goal_xy
+            px = gx - 2.0 * prm.final_approach_m * ux
+            py = gy - 2.0 * prm.final_approach_m * uy
+            dist = pose.distance_to_m(px, py)
+            bearing = wrap_angle_rad(math.atan2(py - pose.y_m, px - pose.x_m) - pose.yaw_rad)
+            sign = 1.0 if abs(bearing) <= math.pi / 2 else -1.0
+            heading_err = bearing if sign > 0 else wrap_angle_rad(bearing - math.pi)
+            enter = prm.rotate_enter_rad
+        in_place = abs(heading_err) > enter
+        self._phase = FollowPhase.ROTATE if in_place else FollowPhase.TRACK
+        self.status = FollowStatus(stamp_s, self._phase, s, d_goal, cross, yaw_err)
+        w = _clip(prm.rotate_gain_per_s * heading_err, -prm.max_yaw_rate_radps, prm.max_yaw_rate_radps)
+        if in_place:  # square to the line first, then straight along it
+            return 0.0, (w if abs(w) >= prm.min_rotate_radps else math.copysign(prm.min_rotate_radps, w)), True
+        v = max(prm.approach_min_speed_mps, min(prm.max_speed_mps, math.sqrt(2.0 * prm.approach_decel_mps2 * dist)))
+        return sign * v, w, True
+
     def _control(
         self, path: Path, pose: Pose2D, stamp_s: float, costmap: Costmap | None, slope_deg: float
     ) -> tuple[float, float, bool]:
@@ -225,7 +311,22 @@ class RegulatedPurePursuit:
         d_goal = pose.distance_to_m(gx, gy)
         yaw_err = 0.0 if path.goal_yaw_rad is None else wrap_angle_rad(path.goal_yaw_rad - pose.yaw_rad)
 
-        if self._phase in (FollowPhase.ALIGN, FollowPhase.DONE) and d_goal > 2.0 * prm.xy_tolerance_m:
+        final = None  # (along, lateral) on the approach line within final_approach_m (module docstring)
+        if d_goal <= prm.final_approach_m:
+            ux, uy = self._approach_dir
+            dx, dy = pose.x_m - gx, pose.y_m - gy
+            final = (dx * ux + dy * uy, -dx * uy + dy * ux)
+        if final is not None:
+            along, lateral = abs(final[0]), abs(final[1])
+            if self._phase in (FollowPhase.ALIGN, FollowPhase.DONE):
+                # the turn to the goal heading is the last act: about a pivot that is not exactly the model's it
+                # moves the rover by cm (8 cm for 110 deg with the pivot 5 cm off), and going back for them began
+                # the loop again; only a jump of the estimate (a fix) past half the zone starts a new approach
+                if d_goal > 0.5 * prm.final_approach_m:
+                    self._phase = FollowPhase.TRACK
+            elif along <= prm.xy_tolerance_m and lateral <= prm.final_lateral_tolerance_m:
+                self._phase = FollowPhase.ALIGN
+        elif self._phase in (FollowPhase.ALIGN, FollowPhase.DONE) and d_goal > 2.0 * prm.xy_tolerance_m:
             self._phase = FollowPhase.TRACK
         elif self._phase in (FollowPhase.TRACK, FollowPhase.ROTATE) and d_goal <= prm.xy_tolerance_m:
             self._phase = FollowPhase.ALIGN
@@ -240,6 +341,10 @@ class RegulatedPurePursuit:
             mag = min(math.sqrt(2.0 * prm.max_yaw_accel_radps2 * abs(yaw_err)), prm.max_yaw_rate_radps)
             mag = min(max(mag, prm.min_rotate_radps), prm.rotate_gain_per_s * abs(yaw_err) + prm.min_rotate_radps)
             return 0.0, math.copysign(mag, yaw_err), True
+
+        if final is not None:
+            return self._final_approach(path, pose, final, stamp_s, s, d_goal, cross, yaw_err)
+        self._off_line = False
 
         sign = -1.0 if path.reverse else 1.0
         heading = pose.yaw_rad + (math.pi if path.reverse else 0.0)

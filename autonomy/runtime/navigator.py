@@ -424,9 +424,10 @@ class PlannedNavigator:
 
     # -- control -----------------------------------------------------------------------------------------
 
-    def _advance_leg(self, pose: Pose2D) -> bool:
+    def _advance_leg(self, pose: Pose2D, reached: bool = False) -> bool:
         """Oriented mode: move on to the next leg when the current intermediate vertex is reached (within
-        ``leg_tolerance_m``, or passed along the leg by less than ``leg_pass_m`` off it). True if moved on."""
+        ``leg_tolerance_m``, or passed along the leg by less than ``leg_pass_m`` off it, or ``reached``: the
+        follower is done with the leg, by its own tolerances). True if moved on."""
         plan = self.oriented
         if plan is None or self.leg >= plan.legs - 1:
             return False
@@ -436,7 +437,7 @@ class PlannedNavigator:
         seg = b - a
         length = float(math.hypot(seg[0], seg[1]))
         along = ((pose.x_m - a[0]) * seg[0] + (pose.y_m - a[1]) * seg[1]) / max(length, 1e-9)
-        if d <= self.params.leg_tolerance_m or (along >= length and d <= self.params.leg_pass_m):
+        if reached or d <= self.params.leg_tolerance_m or (along >= length and d <= self.params.leg_pass_m):
             self.leg += 1
             self._leg_path = plan.leg_path(self.leg)
             if self._replan_at_leg_end:
@@ -480,7 +481,7 @@ class PlannedNavigator:
             return DriveCommand.stop(stamp_s)
         before = self.follower.status.phase
         cmd = self.follower.step(estimate, self._leg_path, stamp_s, costmap=self.costmap)
-        if self.follower.status.done and self._advance_leg(pose):
+        if self.follower.status.done and self._advance_leg(pose, reached=True):
             if self._at_pre_goal() and self._start_reloc(stamp_s, estimate):
                 return DriveCommand.stop(stamp_s)
             cmd = self.follower.step(estimate, self._leg_path, stamp_s, costmap=self.costmap)
