@@ -308,6 +308,7 @@ def run_construction_in_sim(
     ``navigator`` / ``terrain``: the planned navigation's and the terrain model's parameters (defaults:
     ``construction_navigator_params()`` and ``construction_terrain_params()``, with the circular planner's
     inscribed radius when it plans)."""
+    from sim.faults import FaultInjector, faults_from_specs
     from sim.run_judge import RunJudge
     from sim.sites import make_site, preset
     from sim.world import World
@@ -348,6 +349,14 @@ def run_construction_in_sim(
             t_offset = max(stamps)
             reapplied = reapply_completed(world, state, prof.cut_radius_m, prof.max_cut_depth_m)
         energy0 = float(prior.get("energy_wh", 0.0))
+        # the mission's scheduled faults (``sim.faults``), their windows in mission time: a resumed session's
+        # world clock starts at 0 where the mission's stands at t_offset
+        rover_faults = [
+            replace(f, start_s=f.start_s - t_offset, end_s=f.end_s - t_offset)
+            for f in faults_from_specs(mission.faults, spec.rover_id)
+        ]
+        if rover_faults:
+            FaultInjector(rover, rover_faults)  # wraps the rover's ports and hooks its steps
         contacts0 = int(prior.get("contacts", 0))
         dumps_by_cycle: dict[str, list[list[float]]] = {
             str(k): v for k, v in dict(prior.get("dumps", {})).items() if int(k) in state.completed
