@@ -229,3 +229,52 @@ def test_walls_are_fitted_with_the_imu_tilt() -> None:
     pipeline, x = after_one_frame(False)
     assert pipeline.walls_seen == 2  # the wall and the floor 3.3 m ahead
     assert x - 1.0 > 0.02
+
+
+def test_the_tipping_guard_stops_a_drive_that_keeps_tipping_the_rover_and_lets_it_back_out() -> None:
+    """``Pipeline.limit``: backing down into a pit, the pitch rises from 10 to 26 deg. Past 20 deg and rising, a
+    command that keeps the rover backing (or turning in place) is stopped; driving forward, out the way it came,
+    passes; once the tilt stops rising, the guard lets go. Off with ``tip_guard_rad=None``."""
+    from dataclasses import replace
+
+    from test_tilt import gravity_reaction
+
+    from autonomy.msgs import DriveCommand, ImuReading, Pose2D, PoseEstimate, SensorFrame, WheelEncoderReading
+    from autonomy.runtime.pipeline import Pipeline, PipelineConfig, RoverGeometry
+
+    class Rover:
+        """Wheel and IMU readings at 20 Hz of a rover backing at ``speed_mps`` through the given pitches."""
+
+        def __init__(self, pipeline: Pipeline) -> None:
+            self.pipeline, self.k, self.wheel_rad, self.pitch_deg = pipeline, 0, 0.0, 10.0
+
+        def drive(self, pitches_deg: list[float], speed_mps: float) -> tuple[float, PoseEstimate]:
+            for p in pitches_deg:
+                t = 0.05 * self.k
+                rate = math.radians(p - self.pitch_deg) / 0.05
+                self.k, self.pitch_deg = self.k + 1, p
+                self.wheel_rad += speed_mps * 0.05 / 0.1  # wheel radius 0.1 m
+                w = self.wheel_rad
+                imu = ImuReading(t, (0.0, rate, 0.0), gravity_reaction(0.0, math.radians(p)))
+                est, _ = self.pipeline.estimate(SensorFrame("r1", t, WheelEncoderReading(t, w, w, w, w), imu), ())
+            return t, est
+
+        def limit(self, t: float, est: PoseEstimate, v: float, w: float) -> tuple[DriveCommand, str]:
+            return self.pipeline.limit(SensorFrame("r1", t, None, None), DriveCommand(t, v, w), est)
+
+    rising = [10.0] * 20 + [10.0 + 1.6 * k for k in range(1, 11)]  # 1 s at 10 deg, then +16 deg in 0.5 s
+    cfg = PipelineConfig("r1", RoverGeometry(0.1, 0.5), Pose2D(0.0, 0.0, 0.0), (), ())
+    rover = Rover(Pipeline(cfg))
+    t, est = rover.drive(rising, -0.2)
+    assert math.degrees(rover.pipeline.tilt_magnitude_rad) == pytest.approx(26.0, abs=1.0)
+    assert rover.limit(t, est, -0.2, 0.0) == (DriveCommand.stop(t), "tipping")
+    assert rover.limit(t, est, 0.0, 0.4)[1] == "tipping"
+    out, reason = rover.limit(t, est, 0.15, 0.0)
+    assert reason == "" and out.linear_x_mps == pytest.approx(0.15)
+    t, est = rover.drive([26.0] * 30, 0.0)  # standing there, no longer tipping further: the guard lets go
+    assert rover.limit(t, est, -0.2, 0.0)[1] == ""
+    off = Rover(Pipeline(replace(cfg, tip_guard_rad=None)))
+    t, est = off.drive(rising, -0.2)
+    assert off.limit(t, est, -0.2, 0.0)[1] == ""
+    with pytest.raises(ValueError, match="tip_guard_rad"):
+        replace(cfg, tip_guard_rad=2.0)

@@ -147,6 +147,12 @@ class PipelineConfig:
     # a depth frame taken with base_link rolled or pitched past this is not fused (the rover is tipping over;
     # UCF build seed 4 tipped to 112 deg of roll in the tenth session's runs)
     max_map_tilt_rad: float = math.radians(30.0)
+    # tipping guard (``limit``): past this tilt (the angle between base_link's z and the vertical), rising over
+    # the last ``tip_guard_window_s``, a command that keeps the rover moving as it is (same direction, or a turn
+    # in place) is stopped; one that backs out the way it came passes. UCF build seed 6 (eleventh session) drove
+    # backwards in a dig pit from 16 to 50 deg of pitch in 1.5 s and tipped over. None: off
+    tip_guard_rad: float | None = math.radians(20.0)
+    tip_guard_window_s: float = 0.5
 
     def __post_init__(self) -> None:
         if self.fiducial_detector not in FIDUCIAL_DETECTORS:
@@ -157,6 +163,11 @@ class PipelineConfig:
             raise ValueError(f"PipelineConfig.navigation: must be one of {NAVIGATION_MODES}, got {self.navigation!r}")
         if not (math.isfinite(self.max_map_tilt_rad) and 0.0 < self.max_map_tilt_rad < math.pi / 2):
             raise ValueError(f"PipelineConfig.max_map_tilt_rad: must be in (0, pi/2), got {self.max_map_tilt_rad}")
+        g = self.tip_guard_rad
+        if g is not None and not (math.isfinite(g) and 0.0 < g < math.pi / 2):
+            raise ValueError(f"PipelineConfig.tip_guard_rad: must be None or in (0, pi/2), got {g!r}")
+        if not (math.isfinite(self.tip_guard_window_s) and self.tip_guard_window_s > 0.0):
+            raise ValueError(f"PipelineConfig.tip_guard_window_s: must be > 0, got {self.tip_guard_window_s}")
         if self.waypoint_yaws_rad and len(self.waypoint_yaws_rad) != len(self.waypoints):
             raise ValueError(
                 f"PipelineConfig.waypoint_yaws_rad: {len(self.waypoint_yaws_rad)} headings for "
@@ -266,6 +277,7 @@ class Pipeline:
             self.navigator = PlannedNavigator(goals, config.navigator, landmarks=config.landmarks, walls=config.walls)
         self._mapping_rate = RateGroup("mapping", config.perception_hz)
         self._measured_speed_mps = 0.0
+        self._tilts: deque[tuple[float, float]] = deque()  # (stamp, tilt) over tip_guard_window_s, for ``limit``
         self.frames_too_tilted = 0  # depth frames not fused: base_link past ``max_map_tilt_rad``
         self._last_odom_s: float | None = None
         self._depth_points = 0
@@ -341,6 +353,9 @@ class Pipeline:
             if self.config.tilt_motion:  # the wheels' forward and centripetal acceleration out of the gravity
                 motion = (forward_accel, self._measured_speed_mps * frame.imu.angular_velocity_radps[2])
             self._tilt.update(frame.imu, motion)
+            self._tilts.append((frame.stamp_s, self.tilt_magnitude_rad))
+            while self._tilts and frame.stamp_s - self._tilts[0][0] > self.config.tip_guard_window_s:
+                self._tilts.popleft()
         if self._tilt.initialised:  # the planar update reads the tags as seen from a level rover
             roll, pitch = self._tilt.roll_rad, self._tilt.pitch_rad
             observations = [level_observation(obs, roll, pitch) for obs in observations]
@@ -388,6 +403,27 @@ class Pipeline:
         """(roll, pitch) of base_link from the IMU (``autonomy.estimation.tilt``; positive pitch: nose down;
         (0, 0) before the first reading)."""
         return self._tilt.roll_rad, self._tilt.pitch_rad
+
+    @property
+    def tilt_magnitude_rad(self) -> float:
+        """The angle between base_link's z axis and the vertical (rad), from ``tilt_rad``."""
+        roll, pitch = self.tilt_rad
+        return math.acos(max(-1.0, min(1.0, math.cos(roll) * math.cos(pitch))))
+
+    def tipping(self, cmd: DriveCommand) -> bool:
+        """True when ``cmd`` keeps a tipping rover going (``PipelineConfig.tip_guard_rad``): the tilt is past the
+        guard and has risen over the window, and ``cmd`` moves on in the direction the wheels measure (or turns
+        in place, or sets off from standing); backing out against that direction is not tipping."""
+        guard = self.config.tip_guard_rad
+        if guard is None or not self._tilt.initialised or len(self._tilts) < 2:
+            return False
+        now = self._tilts[-1][1]
+        if now <= guard or now <= self._tilts[0][1]:
+            return False
+        v, moving = cmd.linear_x_mps, self._measured_speed_mps
+        if abs(v) < 1e-6:
+            return abs(cmd.angular_z_radps) > 1e-6
+        return abs(moving) < 0.02 or (v > 0.0) == (moving > 0.0)
 
     @property
     def landmark_ekf(self) -> LandmarkEkf:
@@ -444,6 +480,8 @@ class Pipeline:
             return DriveCommand.stop(t), "stale imu"
         if estimate.lost or estimate.position_sigma_m() > self.config.lost_sigma_m:
             return DriveCommand.stop(t), "localization lost"
+        if self.tipping(cmd):
+            return DriveCommand.stop(t), "tipping"
         self._monitor_action = ""
         if self.navigator is not None and self.navigator.costmap is not None:
             guarded = self.navigator.guard(cmd, estimate.pose)
