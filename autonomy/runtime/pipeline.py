@@ -377,8 +377,8 @@ class Pipeline:
             )
         ):
             return
-        tilt = self.tilt_rad if self.config.tilt_depth and self._tilt.initialised else None
-        if tilt is not None and max(abs(tilt[0]), abs(tilt[1])) > cfg.max_map_tilt_rad:
+        usable, tilt = self._depth_tilt()
+        if not usable:
             return  # tipping over: no wall in view is level enough to fit
         with self._stage("perceive.walls"):
             seen = detector.detect(depth, tilt)
@@ -403,6 +403,14 @@ class Pipeline:
         """(roll, pitch) of base_link from the IMU (``autonomy.estimation.tilt``; positive pitch: nose down;
         (0, 0) before the first reading)."""
         return self._tilt.roll_rad, self._tilt.pitch_rad
+
+    def _depth_tilt(self) -> tuple[bool, tuple[float, float] | None]:
+        """(usable, tilt) for this tick's depth frame, for the map and the wall fit alike: the tilt filter's
+        (roll, pitch) with ``tilt_depth`` once it has read the IMU (else None: level); not usable past
+        ``max_map_tilt_rad``."""
+        tilt = self.tilt_rad if self.config.tilt_depth and self._tilt.initialised else None
+        usable = tilt is None or max(abs(tilt[0]), abs(tilt[1])) <= self.config.max_map_tilt_rad
+        return usable, tilt
 
     @property
     def tilt_magnitude_rad(self) -> float:
@@ -435,8 +443,8 @@ class Pipeline:
             return 0
         if frame.depth is None or not self._mapping_rate.due(frame.stamp_s):
             return 0
-        tilt = self.tilt_rad if self.config.tilt_depth and self._tilt.initialised else None
-        if tilt is not None and max(abs(tilt[0]), abs(tilt[1])) > self.config.max_map_tilt_rad:
+        usable, tilt = self._depth_tilt()
+        if not usable:
             self.frames_too_tilted += 1  # tipping (or tipped) over: the view is no map of the ground
             return 0
         return self.terrain.fuse(frame.depth, estimate.pose, tilt)
