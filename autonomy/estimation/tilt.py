@@ -31,6 +31,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 
+import numpy as np
+import numpy.typing as npt
+
 from autonomy.msgs import FiducialObservation, ImuReading, Pose3D, wrap_angle_rad
 from autonomy.perception.fiducials import pose3d_from_matrix
 
@@ -92,6 +95,19 @@ class TiltFilter:
         self.pitch_rad = p + k * (pitch_a - p)
 
 
+def level_rotation(roll_rad: float, pitch_rad: float) -> npt.NDArray[np.float64]:
+    """Ry(pitch) Rx(roll): base_link -> the gravity-levelled base frame (same origin and heading)."""
+    return Pose3D(0.0, 0.0, 0.0, roll_rad, pitch_rad, 0.0).rotation()
+
+
+def check_tilt(tilt_rad: tuple[float, float], where: str) -> tuple[float, float]:
+    """``tilt_rad`` as (roll, pitch) if both are finite and within 90 deg, else a ValueError naming ``where``
+    (the depth consumers' check: the map's fusion and the wall fit)."""
+    if not (len(tilt_rad) == 2 and all(math.isfinite(a) and abs(a) < math.pi / 2 for a in tilt_rad)):
+        raise ValueError(f"{where}: tilt_rad must be (roll, pitch), finite, within 90 deg: {tilt_rad}")
+    return float(tilt_rad[0]), float(tilt_rad[1])
+
+
 def level_observation(obs: FiducialObservation, roll_rad: float, pitch_rad: float) -> FiducialObservation:
     """``obs`` with its tag pose moved from ``base_link`` into the gravity-levelled base frame (same origin and
     heading, roll and pitch taken out): p_level = Ry(pitch) Rx(roll) p_base, R_level = Ry(pitch) Rx(roll) R_base.
@@ -101,7 +117,7 @@ def level_observation(obs: FiducialObservation, roll_rad: float, pitch_rad: floa
     further forward: 3-27 cm of error 3-3.7 m from the tags with the rover tilted 5-15 deg in the dug ground
     (build seeds 1 and 4, at a sigma of 8 cm), against 0-7 cm level from 5 m. The (x, y) covariance is kept:
     a tilt of a few degrees turns it by as little."""
-    tilt = Pose3D(0.0, 0.0, 0.0, roll_rad, pitch_rad, 0.0).rotation()
+    tilt = level_rotation(roll_rad, pitch_rad)
     base = obs.tag_in_base
     p = tilt @ base.translation()
     return replace(obs, tag_in_base=pose3d_from_matrix(tilt @ base.rotation(), p))

@@ -256,6 +256,12 @@ class RegulatedPurePursuit:
         f = 0.0 if seg <= 0.0 else (s - float(self._cum[i])) / seg
         return float(pts[i, 0] + f * (pts[i + 1, 0] - pts[i, 0])), float(pts[i, 1] + f * (pts[i + 1, 1] - pts[i, 1]))
 
+    def _turn_rate(self, err_rad: float) -> float:
+        """A turn in place towards ``err_rad``: rotate_gain err, clipped to max_yaw_rate, at least min_rotate."""
+        prm = self.params
+        w = _clip(prm.rotate_gain_per_s * err_rad, -prm.max_yaw_rate_radps, prm.max_yaw_rate_radps)
+        return w if abs(w) >= prm.min_rotate_radps else math.copysign(prm.min_rotate_radps, err_rad)
+
     def _final_approach(
         self,
         path: Path,
@@ -296,9 +302,9 @@ class RegulatedPurePursuit:
         in_place = abs(heading_err) > enter
         self._phase = FollowPhase.ROTATE if in_place else FollowPhase.TRACK
         self.status = FollowStatus(stamp_s, self._phase, s, d_goal, cross, yaw_err)
-        w = _clip(prm.rotate_gain_per_s * heading_err, -prm.max_yaw_rate_radps, prm.max_yaw_rate_radps)
         if in_place:  # square to the line first, then straight along it
-            return 0.0, (w if abs(w) >= prm.min_rotate_radps else math.copysign(prm.min_rotate_radps, w)), True
+            return 0.0, self._turn_rate(heading_err), True
+        w = _clip(prm.rotate_gain_per_s * heading_err, -prm.max_yaw_rate_radps, prm.max_yaw_rate_radps)
         v = max(prm.approach_min_speed_mps, min(prm.max_speed_mps, math.sqrt(2.0 * prm.approach_decel_mps2 * dist)))
         return sign * v, w, True
 
@@ -363,10 +369,7 @@ class RegulatedPurePursuit:
             self._phase = FollowPhase.ROTATE
         self.status = FollowStatus(stamp_s, self._phase, s, d_goal, cross, yaw_err)
         if self._phase == FollowPhase.ROTATE:
-            w = _clip(prm.rotate_gain_per_s * alpha, -prm.max_yaw_rate_radps, prm.max_yaw_rate_radps)
-            if abs(w) < prm.min_rotate_radps:
-                w = math.copysign(prm.min_rotate_radps, alpha)
-            return 0.0, w, True
+            return 0.0, self._turn_rate(alpha), True
 
         r_curv = 1.0 if abs(kappa) < 1e-9 else min(1.0, (1.0 / abs(kappa)) / prm.regulated_min_radius_m)
         r_prox = 1.0

@@ -34,7 +34,8 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from autonomy.msgs import DepthFrame, Pose3D, WallObservation
+from autonomy.estimation.tilt import check_tilt, level_rotation
+from autonomy.msgs import DepthFrame, WallObservation
 from autonomy.perception.hazards import DepthProjector
 
 FloatArray = npt.NDArray[np.float64]
@@ -130,10 +131,7 @@ class WallDetector:
             self._projector = DepthProjector(frame.info, cfg.stride)
         pts = self._projector.points_in_base(frame.depth_m, frame.mount)
         if tilt_rad is not None:
-            if not (len(tilt_rad) == 2 and all(math.isfinite(a) and abs(a) < math.pi / 2 for a in tilt_rad)):
-                raise ValueError(f"WallDetector: tilt_rad must be (roll, pitch), finite, within 90 deg: {tilt_rad}")
-            level = Pose3D(0.0, 0.0, 0.0, tilt_rad[0], tilt_rad[1], 0.0).rotation()
-            pts = pts @ level.T  # p_level = Ry(pitch) Rx(roll) p_base (``estimation.tilt.level_observation``)
+            pts = pts @ level_rotation(*check_tilt(tilt_rad, "WallDetector")).T  # p_level = Ry(pitch) Rx(roll) p_base
         rng = np.hypot(pts[:, 0], pts[:, 1])
         keep = (pts[:, 2] >= cfg.z_min_m) & (pts[:, 2] <= cfg.z_max_m)
         keep &= (rng >= cfg.min_range_m) & (rng <= cfg.max_range_m)

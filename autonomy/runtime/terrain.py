@@ -52,6 +52,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from autonomy.estimation.tilt import check_tilt
 from autonomy.mapping.elevation_map import ElevationMap, ElevationMapConfig
 from autonomy.mission.site_zones import Box
 from autonomy.msgs import DepthFrame, Pose2D, Pose3D
@@ -244,10 +245,8 @@ class TerrainModel:
         """Fuse one depth frame taken at ``pose``, with base_link rolled and pitched by ``tilt_rad`` (roll,
         pitch, rad; None: level): elevation map and hazard votes. Returns the points used
         (0 when the elevation map skipped the frame: the rover has not moved since the last fused one)."""
-        if tilt_rad is not None and not (
-            len(tilt_rad) == 2 and all(math.isfinite(a) and abs(a) < math.pi / 2 for a in tilt_rad)
-        ):
-            raise ValueError(f"TerrainModel.fuse: tilt_rad must be (roll, pitch), finite, within 90 deg: {tilt_rad}")
+        if tilt_rad is not None:
+            tilt_rad = check_tilt(tilt_rad, "TerrainModel.fuse")
         prm = self.params
         self.mark_driven(pose)
         last = self._last_fused
