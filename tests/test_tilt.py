@@ -94,8 +94,7 @@ def test_the_rovers_own_acceleration_is_taken_out_of_the_gravity_reading() -> No
     accelerometer alone leans the filter by degrees (the start reads as nose up, the turn as a roll); with the
     wheels' acceleration given, it stays level. A non-finite motion term is refused."""
     dt = 0.05
-    no_gate = TiltParams(turn_gate_radps=None)  # the turn gate would hold the accelerometer out of this turn
-    leaned, level = TiltFilter(no_gate), TiltFilter(no_gate)
+    leaned, level = TiltFilter(), TiltFilter()
     for k in range(60):
         t = k * dt
         ax, ay, az = gravity_reaction(0.0, 0.0)
@@ -115,18 +114,21 @@ def test_turning_in_place_the_gyro_alone_carries_the_tilt_and_gravity_takes_over
     rolls by degrees. After the turn and ``turn_hold_s`` the accelerometer corrects again: a real 5 deg roll is
     found within a few time constants."""
     dt = 0.02
-    gated, ungated = TiltFilter(), TiltFilter(TiltParams(turn_gate_radps=None))
-    for f in (gated, ungated):  # at rest, level, before the turn
+    gated, ungated = TiltFilter(TiltParams(turn_gate_radps=0.1)), TiltFilter()
+    driving = TiltFilter(TiltParams(turn_gate_radps=0.1))  # the same readings on an arc at 0.2 m/s: not gated
+    for f in (gated, ungated, driving):  # at rest, level, before the turn
         f.update(ImuReading(0.0, (0.0, 0.0, 0.0), gravity_reaction(0.0, 0.0)))
     t = dt
     for _ in range(150):
         ax, ay, az = gravity_reaction(0.0, 0.0)
         imu = ImuReading(t, (0.0, 0.0, 0.6), (ax, ay + 0.1, az))
-        gated.update(imu)
+        gated.update(imu, speed_mps=0.0)
         ungated.update(imu)
+        driving.update(imu, speed_mps=0.2)
         t += dt
     assert abs(math.degrees(gated.roll_rad)) < 1e-6 and gated.gated_readings == 150
     assert abs(math.degrees(ungated.roll_rad)) > 1.5
+    assert driving.gated_readings == 0 and driving.roll_rad == pytest.approx(ungated.roll_rad)
     # stopped on a 5 deg side slope (entered without the gyro seeing it: the worst case for the gate)
     roll = math.radians(5.0)
     for k in range(int(10.0 / dt)):
@@ -140,3 +142,7 @@ def test_turning_in_place_the_gyro_alone_carries_the_tilt_and_gravity_takes_over
             TiltParams(turn_gate_radps=bad)
     with pytest.raises(ValueError, match="turn_hold_s"):
         TiltParams(turn_hold_s=-0.1)
+    with pytest.raises(ValueError, match="turn_gate_max_speed_mps"):
+        TiltParams(turn_gate_max_speed_mps=0.0)
+    with pytest.raises(ValueError, match="speed_mps"):
+        gated.update(ImuReading(t, (0.0, 0.0, 0.0), gravity_reaction(roll, 0.0)), speed_mps=math.nan)

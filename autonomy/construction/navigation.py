@@ -76,7 +76,6 @@ def construction_terrain_params(inscribed_radius_m: float | None = None) -> Terr
         map_max_range_m=4.0,
         driven_box_m=(-0.40, 0.40, 0.45),
         driven_hazard_half_width_m=0.32,
-        register_heights=False,
     )
     if inscribed_radius_m is None:
         return base

@@ -23,13 +23,16 @@ So the accelerometer's remaining errors are low-passed with ``time_constant_s`` 
 the estimate by about bias x time_constant_s. Positive pitch is nose down (REP-103: a positive rotation
 about +y, which points left).
 
-Turn gate: a skid-steer turning in place shakes its body sideways and its pivot is not the IMU's place, so the
-accelerometer's lateral reading in a turn is not gravity, and no wheel term models it. On UCF build seed 7
-(twelfth session), against the sim's true attitude, the filter rolled 2-4 deg in turns while the rover stood level;
-fused into the map at 3-4 m those frames made false 25 cm steps that closed the dump stand. So while |yaw rate|
-exceeds ``turn_gate_radps`` and for ``turn_hold_s`` after (the turn's stop), the gyro alone carries roll and pitch:
-over the first 300 s of that run the error of the fused frames' tilt fell from 2.39 to 1.35 deg (p95), max 3.83
-to 2.72.
+Turn gate (``TiltParams.turn_gate_radps``, off by default): a skid-steer turning in place shakes its body sideways
+and its pivot is not the IMU's place, so the accelerometer's lateral reading in such a turn is not gravity, and no
+wheel term models it. On UCF build seed 7 (twelfth session), against the sim's true attitude, the filter rolled
+2-4 deg in turns while the rover stood level; fused into the map at 3-4 m those frames helped the map's datum walk
+(``ElevationMap`` registration) until false 25 cm steps closed the dump stand for 470 s. With the gate (the gyro
+alone while |yaw rate| > 0.1 rad/s and 0.5 s after) the fused frames' tilt error over that run's first 300 s fell
+from 2.39 to 1.35 deg (p95), and seed 7 built 88,158 cm3 instead of 19,825. But gated on every turn, arcs included,
+it made the open site's beacon route take 404 s instead of 147, and the UCF builds' largest localization errors
+grew (0.12-0.43 m against 0.10-0.21 on the same seeds); so it is off, and the in-place form (``speed_mps`` under
+``turn_gate_max_speed_mps``) is the next thing to measure.
 
 Pure: time comes in with each reading.
 """
@@ -50,15 +53,22 @@ from autonomy.perception.fiducials import pose3d_from_matrix
 class TiltParams:
     time_constant_s: float = 2.0  # the accelerometer's weight: its errors are low-passed this slowly
     max_gap_s: float = 0.5  # a longer gap between readings restarts from the accelerometer
-    # turn gate (module docstring): while |yaw rate| exceeds turn_gate_radps, and for turn_hold_s after, the
-    # gyro alone carries roll and pitch (None: no gate)
-    turn_gate_radps: float | None = 0.1
+    # turn gate (module docstring): while |yaw rate| exceeds turn_gate_radps with the rover's speed (``update``'s
+    # speed_mps, when given) under turn_gate_max_speed_mps (a turn in place), and for turn_hold_s after, the gyro
+    # alone carries roll and pitch. Off by default (None): measured on every turn it cost the open site's route
+    # (module docstring); the in-place form is not measured at scale yet
+    turn_gate_radps: float | None = None
     turn_hold_s: float = 0.5
+    turn_gate_max_speed_mps: float = 0.05
 
     def __post_init__(self) -> None:
         gate = self.turn_gate_radps
         if gate is not None and not (math.isfinite(gate) and gate > 0.0):
             raise ValueError(f"TiltParams.turn_gate_radps: must be finite and > 0 or None, got {gate!r}")
+        if not (math.isfinite(self.turn_gate_max_speed_mps) and self.turn_gate_max_speed_mps > 0.0):
+            raise ValueError(
+                f"TiltParams.turn_gate_max_speed_mps: must be finite and > 0, got {self.turn_gate_max_speed_mps!r}"
+            )
         if not (math.isfinite(self.turn_hold_s) and self.turn_hold_s >= 0.0):
             raise ValueError(f"TiltParams.turn_hold_s: must be finite and >= 0, got {self.turn_hold_s!r}")
         for name in ("time_constant_s", "max_gap_s"):
@@ -82,10 +92,15 @@ class TiltFilter:
     def initialised(self) -> bool:
         return self._last_s is not None
 
-    def update(self, imu: ImuReading, motion_accel_mps2: tuple[float, float] = (0.0, 0.0)) -> None:
+    def update(
+        self, imu: ImuReading, motion_accel_mps2: tuple[float, float] = (0.0, 0.0), speed_mps: float | None = None
+    ) -> None:
         """Fold in one reading; ``motion_accel_mps2``: the rover's own (forward, left) acceleration in
         base_link (m/s^2, from the wheel odometry), taken out of the specific force. A reading whose specific
-        force does not point up (free fall, a bad sample) only propagates the gyro."""
+        force does not point up (free fall, a bad sample) only propagates the gyro. ``speed_mps``: the rover's
+        measured forward speed, for the turn gate (None: every turn counts as in place)."""
+        if speed_mps is not None and not math.isfinite(speed_mps):
+            raise ValueError(f"TiltFilter.update: speed_mps must be finite, got {speed_mps}")
         mx, my = motion_accel_mps2
         if not (math.isfinite(mx) and math.isfinite(my)):
             raise ValueError(f"TiltFilter.update: motion_accel_mps2 must be finite, got {motion_accel_mps2}")
@@ -110,7 +125,8 @@ class TiltFilter:
         r += dt * (wx + sr * tp * wy + cr * tp * wz)
         p += dt * (cr * wy - sr * wz)
         gate = self.params.turn_gate_radps
-        if gate is not None and abs(wz) > gate:
+        in_place = speed_mps is None or abs(speed_mps) < self.params.turn_gate_max_speed_mps
+        if gate is not None and abs(wz) > gate and in_place:
             self._turning_until_s = imu.stamp_s + self.params.turn_hold_s
         if imu.stamp_s <= self._turning_until_s:
             self.gated_readings += 1

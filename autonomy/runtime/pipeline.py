@@ -352,7 +352,7 @@ class Pipeline:
             motion = (0.0, 0.0)
             if self.config.tilt_motion:  # the wheels' forward and centripetal acceleration out of the gravity
                 motion = (forward_accel, self._measured_speed_mps * frame.imu.angular_velocity_radps[2])
-            self._tilt.update(frame.imu, motion)
+            self._tilt.update(frame.imu, motion, self._measured_speed_mps)
             self._tilts.append((frame.stamp_s, self.tilt_magnitude_rad))
             while self._tilts and frame.stamp_s - self._tilts[0][0] > self.config.tip_guard_window_s:
                 self._tilts.popleft()
