@@ -31,8 +31,9 @@ wheel term models it. On UCF build seed 7 (twelfth session), against the sim's t
 alone while |yaw rate| > 0.1 rad/s and 0.5 s after) the fused frames' tilt error over that run's first 300 s fell
 from 2.39 to 1.35 deg (p95), and seed 7 built 88,158 cm3 instead of 19,825. But gated on every turn, arcs included,
 it made the open site's beacon route take 404 s instead of 147, and the UCF builds' largest localization errors
-grew (0.12-0.43 m against 0.10-0.21 on the same seeds); so it is off, and the in-place form (``speed_mps`` under
-``turn_gate_max_speed_mps``) is the next thing to measure.
+grew (0.12-0.43 m against 0.10-0.21 on the same seeds); so it is off. The in-place form (``speed_mps`` under
+``turn_gate_max_speed_mps``) built 79,645 cm3 on seed 7 but made the open site's route longer still (565 s); why
+a gate slows the open site is not known yet.
 
 Pure: time comes in with each reading.
 """
@@ -55,8 +56,7 @@ class TiltParams:
     max_gap_s: float = 0.5  # a longer gap between readings restarts from the accelerometer
     # turn gate (module docstring): while |yaw rate| exceeds turn_gate_radps with the rover's speed (``update``'s
     # speed_mps, when given) under turn_gate_max_speed_mps (a turn in place), and for turn_hold_s after, the gyro
-    # alone carries roll and pitch. Off by default (None): measured on every turn it cost the open site's route
-    # (module docstring); the in-place form is not measured at scale yet
+    # alone carries roll and pitch. Off by default (None): it cost the open site's route (module docstring)
     turn_gate_radps: float | None = None
     turn_hold_s: float = 0.5
     turn_gate_max_speed_mps: float = 0.05
