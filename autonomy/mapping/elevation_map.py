@@ -389,10 +389,8 @@ class ElevationMap:
         self._p[t] = p_new
         self._disagree[t] = np.where(reset, 0, np.minimum(count, 255)).astype(np.uint8)
 
-    def fuse_depth(self, frame: DepthFrame, base_pose: Pose3D, fit_tilt: bool = True) -> int:
+    def fuse_depth(self, frame: DepthFrame, base_pose: Pose3D) -> int:
         """Fuse a depth frame taken with the rover at ``base_pose`` (base_link in ``map``); returns points used.
-        ``fit_tilt``: the height registration (``register_heights``) fits the offset and a tilt plane (True) or
-        the offset alone (False: the base pose's roll and pitch are measured, e.g. by an IMU tilt filter).
 
         The window first follows the rover (``follow``). Camera pose in ``map``: (R, t) = base_pose o
         frame.mount. Per-pixel rays r = (x/z, y/z, 1) in ``camera_optical`` (undistorted) come from
@@ -424,7 +422,7 @@ class ElevationMap:
         valid = np.greater(depth, 0.0, out=ws.valid[:npts])  # False for NaN too
         self.last_registration = None
         if self._cfg.register_heights:
-            corr = self._register(npts, t, valid, fit_tilt)
+            corr = self._register(npts, t, valid)
             if corr is not None:
                 a, b, c = corr
                 z, tmp = ws.xyz[2, :npts], ws.tmp[:npts]
@@ -438,12 +436,10 @@ class ElevationMap:
                 self.last_registration = corr
         return self._fuse_workspace(npts, t, valid)
 
-    def _register(
-        self, npts: int, o: FloatArray, valid: BoolArray, fit_tilt: bool = True
-    ) -> tuple[float, float, float] | None:
+    def _register(self, npts: int, o: FloatArray, valid: BoolArray) -> tuple[float, float, float] | None:
         """Height-datum correction of the frame in ``self._ws.xyz``: (a, b, c) with the frame's heights too high
-        by ``a + b (x - o_x) + c (y - o_y)`` relative to the confident map cells they fall in (b = c = 0 without
-        ``fit_tilt``); None when the overlap is too small or the fit implausible.
+        by ``a + b (x - o_x) + c (y - o_y)`` relative to the confident map cells they fall in; None when the
+        overlap is too small or the fit implausible.
 
         Model (small angles: a z error and a roll/pitch error of the base pose both show as a plane in the
         height residuals; their x/y effect is second order)::
@@ -482,28 +478,17 @@ class ElevationMap:
         if np.count_nonzero(conf) < cfg.register_min_points:
             return None
         d = z[ok][conf] - self._h[lin[conf]]
-        if not fit_tilt:
-            # the offset alone: a median start, then the mean of the inliers. A least-squares start took the
-            # points on walls and the fiducial bar (5-8% of a frame, 0.5 m above the ground cells they fall in)
-            # into the mean and then kept too few points near it (UCF build seed 7: 541 of 830 frames unregistered)
-            a = float(np.median(d))
-            mad = float(np.median(np.abs(d - a)))
-            keep = np.abs(d - a) <= max(0.02, 3.0 * 1.4826 * mad)
+        a_mat = np.stack((np.ones_like(d), dx[ok][conf], dy[ok][conf]), axis=1)
+        keep = np.ones(d.shape[0], dtype=np.bool_)
+        coef = np.zeros(3)
+        for _ in range(3):
             if np.count_nonzero(keep) < cfg.register_min_points:
                 return None
-            a, b, c = float(np.mean(d[keep])), 0.0, 0.0
-        else:
-            a_mat = np.stack((np.ones_like(d), dx[ok][conf], dy[ok][conf]), axis=1)
-            keep = np.ones(d.shape[0], dtype=np.bool_)
-            coef = np.zeros(3)
-            for _ in range(3):
-                if np.count_nonzero(keep) < cfg.register_min_points:
-                    return None
-                coef = np.linalg.lstsq(a_mat[keep], d[keep], rcond=None)[0]
-                e = d - a_mat @ coef
-                mad = float(np.median(np.abs(e[keep] - np.median(e[keep]))))
-                keep = np.abs(e) <= max(0.02, 3.0 * 1.4826 * mad)
-            a, b, c = (float(v) for v in coef)
+            coef = np.linalg.lstsq(a_mat[keep], d[keep], rcond=None)[0]
+            e = d - a_mat @ coef
+            mad = float(np.median(np.abs(e[keep] - np.median(e[keep]))))
+            keep = np.abs(e) <= max(0.02, 3.0 * 1.4826 * mad)
+        a, b, c = (float(v) for v in coef)
         if abs(a) > cfg.register_max_offset_m or max(abs(b), abs(c)) > cfg.register_max_tilt:
             return None
         return a, b, c

@@ -107,11 +107,6 @@ class TerrainParams:
     # (ElevationMap._register): the base pose assumes level at a fixed height, which on the open site's 3 deg
     # slope tilted each frame by ~0.2 m at 4 m and left seams of up to 0.3 m between frames from different poses
     register_heights: bool = True
-    # with the base pose's roll and pitch measured (``fuse``'s ``tilt_rad``) the registration fits a tilt plane as
-    # well as the height offset (True) or the offset alone (False). Measured on UCF build seed 7 (twelfth session):
-    # the fitted planes leaned 3.7 deg (median; 9.5 at p95) while the tilt filter was 0.5 deg off; with the offset
-    # alone the datum still walked, by up to 0.2 m over 300 s on the flat arena; so the plane stays the default
-    register_tilt: bool = True
     # a frame from (nearly) the pose of the last fused frame is not fused into the elevation map again (its
     # hazard votes still count): re-registering the same view over and over walked the height datum of far
     # cells (measured: a false 10 cm ramp grew at 1 m from a rover standing still for 30 s at UCF, seed 2,
@@ -262,8 +257,7 @@ class TerrainModel:
             or self._skipped_run + 1 >= prm.refuse_every
         )
         if moved:
-            fit_tilt = tilt_rad is None or prm.register_tilt
-            used = self.map.fuse_depth(frame, self.base_pose(pose, tilt_rad), fit_tilt=fit_tilt)
+            used = self.map.fuse_depth(frame, self.base_pose(pose, tilt_rad))
             self._last_fused = pose
             self._skipped_run = 0
         else:
